@@ -1,0 +1,5 @@
+"""``python -m mvcodec`` runs the command-line interface."""
+
+from mvcodec.cli.main import entry_point
+
+entry_point()

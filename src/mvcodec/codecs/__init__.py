@@ -1,0 +1,4 @@
+"""The codec registry.  Importing this package registers every built-in codec."""
+
+from mvcodec.codecs.base import (Codec, DecodedFrame, EncodeSettings, codec_ids, get_codec,  # noqa: F401
+                                 register)
