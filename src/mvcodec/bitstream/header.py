@@ -94,7 +94,14 @@ class MvcHeader:
 
     @staticmethod
     def fps_fraction(fps: float) -> tuple[int, int]:
-        """A frame rate as (numerator, denominator), e.g. 29.97 -> (30000, 1001)."""
+        """A frame rate as (numerator, denominator): exact small fractions first (25 -> 25/1, 12.5 -> 25/2), then
+        the NTSC family (29.97 -> 30000/1001), else the closest fraction with denominator <= 1001."""
+        simple = Fraction(fps).limit_denominator(16)
+        if abs(float(simple) - fps) < 1e-9:
+            return simple.numerator, simple.denominator
+        ntsc = round(fps * 1.001)
+        if ntsc > 0 and abs(ntsc * 1000 / 1001 - fps) < 1e-3:
+            return ntsc * 1000, 1001
         f = Fraction(fps).limit_denominator(1001)
         return f.numerator, f.denominator
 

@@ -1,0 +1,189 @@
+"""Encode a clip into a ``.mvc`` file and decode it back: the one path the CLI, the eval harness and tests use.
+
+::
+
+    source --encode_file(source, codec, settings, path)--> PATH.mvc  (atomic: PATH.mvc.partial, then renamed)
+    PATH.mvc --decode_file(path, views, frames)--> iterator of DecodedFrame
+    (source, PATH.mvc) --measure_file--> bytes, bpp, PSNR-RGB/Y/YUV, MS-SSIM per view: always from the file
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter
+from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, get_codec
+from mvcodec.errors import BitstreamError, CodecError, InputError
+from mvcodec.io.clip import ClipSource
+from mvcodec.metrics import MetricAccumulator
+
+
+@dataclass
+class EncodeResult:
+    """What an encode produced: the file, its real size, and the codec's own report (e.g. estimated bits)."""
+
+    path: str
+    codec: str
+    quality: float
+    structure: str
+    gop: int
+    bytes: int
+    bpp: float
+    encode_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Measurement:
+    """Quality of a decoded file against its source, and the decode time.  Per-view lists are in view order."""
+
+    psnr_rgb: float
+    psnr_y: float
+    psnr_yuv: float
+    ms_ssim: float
+    per_view: dict[str, list[float]]
+    decode_seconds: float
+    frames_decoded: int
+
+
+def header_for(codec: Codec, source: ClipSource, settings: EncodeSettings) -> MvcHeader:
+    """The ``.mvc`` header ``codec`` writes for ``source``."""
+    info = source.info
+    fps_num, fps_den = MvcHeader.fps_fraction(info.fps)
+    return MvcHeader(
+        codec_id=codec.id, views=info.views, frames=info.frames, width=info.width, height=info.height,
+        fps_num=fps_num, fps_den=fps_den, structure=settings.structure, gop=settings.gop,
+        codec_config=codec.config(settings), weights_sha256=codec.weights_sha256(),
+        view_names=list(info.view_names),
+        cameras=None if info.cameras is None else [c.to_json() for c in info.cameras])
+
+
+def bits_per_pixel(file_bytes: int, views: int, frames: int, height: int, width: int) -> float:
+    """bpp = 8 x file bytes / (views x frames x H x W); the file's bytes include header and index."""
+    return 8.0 * file_bytes / (views * frames * height * width)
+
+
+def encode_file(source: ClipSource, codec: Codec | str, settings: EncodeSettings,
+                path: str | os.PathLike) -> EncodeResult:
+    """Encode ``source`` with ``codec`` into ``path``.  The file appears only once it is complete."""
+    codec = get_codec(codec) if isinstance(codec, str) else codec
+    reason = codec.unavailable_reason()
+    if reason:
+        raise CodecError(f"codec {codec.id} is unavailable: {reason}")
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; give a file name for the .mvc output")
+    if not path.parent.exists():
+        raise InputError(f"output folder {path.parent} does not exist")
+    info = source.info
+    start = time.perf_counter()
+    with MvcWriter(path, header_for(codec, source, settings)) as writer:
+        extra = codec.encode(source, settings, writer)
+    seconds = time.perf_counter() - start
+    size = path.stat().st_size
+    return EncodeResult(str(path), codec.id, settings.quality, settings.structure, settings.gop, size,
+                        bits_per_pixel(size, info.views, info.frames, info.height, info.width), seconds,
+                        dict(extra or {}))
+
+
+def open_decoder(path: str | os.PathLike) -> tuple[MvcReader, Codec]:
+    """Open ``path`` and the installed codec that made it; unknown codecs or weights are a BitstreamError."""
+    reader = MvcReader(path)
+    try:
+        try:
+            codec = get_codec(reader.header.codec_id)
+        except CodecError:
+            raise BitstreamError(f"{path}: made by codec {reader.header.codec_id!r}, which this installation "
+                                 "does not know") from None
+        codec.check_decodable(reader.header)
+    except BaseException:
+        reader.close()
+        raise
+    return reader, codec
+
+
+def parse_views(views: Sequence[int] | None, count: int) -> list[int]:
+    """``views`` checked against ``count`` (None = all)."""
+    if views is None:
+        return list(range(count))
+    for v in views:
+        if not 0 <= v < count:
+            raise InputError(f"view {v} does not exist (the file has {count} views)")
+    if len(set(views)) != len(views):
+        raise InputError(f"view list {list(views)} repeats a view")
+    return list(views)
+
+
+def parse_frames(frames: range | None, count: int) -> range:
+    """``frames`` checked against ``count`` (None = all)."""
+    if frames is None:
+        return range(count)
+    if not (0 <= frames.start < frames.stop <= count) or frames.step != 1:
+        raise InputError(f"frames {frames.start}:{frames.stop} are outside the file's 0:{count}")
+    return frames
+
+
+def decode_file(path: str | os.PathLike, views: Sequence[int] | None = None,
+                frames: range | None = None) -> Iterator[DecodedFrame]:
+    """Decode ``frames`` of ``views`` from ``path``, reading only the packets they depend on."""
+    reader, codec = open_decoder(path)
+    with reader:
+        h = reader.header
+        wanted_views, wanted_frames = parse_views(views, h.views), parse_frames(frames, h.frames)
+        for frame in codec.decode(reader, wanted_views, wanted_frames):
+            if frame.rgb.shape != (h.height, h.width, 3) or frame.rgb.dtype != np.uint8:
+                raise BitstreamError(f"{path}: decoded frame has shape {frame.rgb.shape}, expected "
+                                     f"{(h.height, h.width, 3)}")
+            yield frame
+
+
+class _SourceWindow:
+    """Reads a source sequentially in chunks, so comparing a decode with its source reads each frame once."""
+
+    def __init__(self, source: ClipSource, chunk: int = 16) -> None:
+        self.source, self.chunk = source, chunk
+        self.key: tuple[int, int] = (-1, -1)
+        self.frames = np.empty(0)
+
+    def frame(self, view: int, index: int) -> np.ndarray:
+        v, start = self.key
+        if v != view or not start <= index < start + len(self.frames):
+            stop = min(index + self.chunk, self.source.info.frames)
+            self.frames, self.key = self.source.read_frames(view, index, stop), (view, index)
+        return self.frames[index - self.key[1]]
+
+
+def measure_file(source: ClipSource, path: str | os.PathLike) -> Measurement:
+    """Decode every frame of ``path`` from the file and compare it with ``source``."""
+    info = source.info
+    acc = MetricAccumulator()
+    window = _SourceWindow(source)
+    count = 0
+    start = time.perf_counter()
+    decode_seconds = 0.0
+    tick = start
+    for frame in decode_file(path):
+        decode_seconds += time.perf_counter() - tick
+        if frame.view >= info.views or frame.frame >= info.frames:
+            raise BitstreamError(f"{path}: decoded view {frame.view} frame {frame.frame} is not in the source")
+        acc.add(frame.view, window.frame(frame.view, frame.frame), frame.rgb)
+        count += 1
+        tick = time.perf_counter()
+    expected = info.views * info.frames
+    if count != expected:
+        raise BitstreamError(f"{path}: decoded {count} frames, the source has {expected}")
+    r = acc.result()
+    return Measurement(r.psnr_rgb, r.psnr_y, r.psnr_yuv, r.ms_ssim,
+                       {"psnr_rgb": list(r.per_view_psnr_rgb), "psnr_y": list(r.per_view_psnr_y),
+                        "psnr_yuv": list(r.per_view_psnr_yuv), "ms_ssim": list(r.per_view_ms_ssim)},
+                       decode_seconds, count)
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    return asdict(obj)

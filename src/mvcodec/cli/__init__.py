@@ -1,0 +1,1 @@
+"""The ``mvcodec`` command line: ``main(argv) -> int``, one module per subcommand."""

@@ -1,0 +1,34 @@
+"""``mvcodec eval INPUT --codecs x265,x264 [--qualities ...] [--frames N] --out DIR``"""
+
+from __future__ import annotations
+
+import argparse
+
+from mvcodec.cli.options import add_input_options, name_list, number_list, open_input
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="run codecs at several rate points; write results.json, bd_rate.md, rd.png")
+    add_input_options(p)
+    p.add_argument("--codecs", type=name_list, required=True, help="comma-separated codec ids; the first is the "
+                                                                   "BD-rate anchor")
+    p.add_argument("--qualities", type=number_list, help="rate points for every codec (default: each codec's ladder)")
+    p.add_argument("--structures", type=name_list, default=["ra"], help="ld, ra and/or intra (default ra)")
+    p.add_argument("--gop", type=int, default=32, help="intra period (default 32)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mvcodec.errors import InputError
+    from mvcodec.eval import run_eval
+    from mvcodec.eval.report import bd_table
+
+    for s in args.structures:
+        if s not in ("ld", "ra", "intra"):
+            raise InputError(f"unknown coding structure {s!r} (choose from ld, ra, intra)")
+    source = open_input(args)
+    points = run_eval(source, args.codecs, args.out, args.structures, args.qualities, args.gop)
+    print(bd_table(points))
+    print(f"results in {args.out}/results.json, {args.out}/bd_rate.md, {args.out}/rd.png")
+    return 0

@@ -1,0 +1,1 @@
+"""Data: real sample clips fetched from PyPI packages (and, later, the procedural multi-view generator)."""

@@ -1,0 +1,73 @@
+"""Tables and plots of an evaluation: ``bd_rate.md`` (Bjontegaard deltas against the first series), ``rd.png``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+from mvcodec.atomic import atomic_path, atomic_write_text
+from mvcodec.errors import InputError
+from mvcodec.metrics import bd_rate
+
+
+def group_series(points: Sequence) -> dict[str, list]:
+    """Points grouped by series name, in first-seen order, each sorted by rate."""
+    series: dict[str, list] = defaultdict(list)
+    for p in points:
+        series[p.series].append(p)
+    return {name: sorted(pts, key=lambda p: p.bpp) for name, pts in series.items()}
+
+
+def bd_table(points: Sequence, metric: str = "psnr_rgb") -> str:
+    """Markdown: every series' RD points, and its BD-rate / BD-PSNR against the first series."""
+    series = group_series(points)
+    names = list(series)
+    lines = [f"## RD points ({metric})", "", "| series | quality | bytes | bpp | PSNR-RGB | PSNR-Y | YUV-PSNR | "
+             "MS-SSIM | enc s | dec s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        for p in series[name]:
+            lines.append(f"| {name} | {p.quality:g} | {p.bytes} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.psnr_y:.2f} | "
+                         f"{p.psnr_yuv:.2f} | {p.ms_ssim:.4f} | {p.encode_seconds:.1f} | {p.decode_seconds:.1f} |")
+    anchor = names[0]
+    lines += ["", f"## Bjontegaard deltas against {anchor} ({metric}, piecewise cubic)", "",
+              "| series | BD-rate | BD-PSNR | overlap PSNR (dB) | overlap bpp |", "|---|---|---|---|---|"]
+    ref = series[anchor]
+    for name in names[1:]:
+        test = series[name]
+        try:
+            r = bd_rate([p.bpp for p in ref], [getattr(p, metric) for p in ref],
+                        [p.bpp for p in test], [getattr(p, metric) for p in test])
+        except InputError as exc:
+            lines.append(f"| {name} | n/a ({exc}) | | | |")
+            continue
+        lines.append(f"| {name} | {r.bd_rate_percent:+.2f}% | {r.bd_psnr_db:+.3f} dB | "
+                     f"{r.psnr_low:.2f}-{r.psnr_high:.2f} | {r.rate_low:.4f}-{r.rate_high:.4f} |")
+    lines.append("")
+    lines.append("Negative BD-rate: fewer bits than the anchor for the same quality. bpp from the real file size.")
+    return "\n".join(lines) + "\n"
+
+
+def plot_rd(points: Sequence, path: Path, metric: str = "psnr_rgb") -> None:
+    """RD curves (bpp vs ``metric``) of every series, saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    for name, pts in group_series(points).items():
+        ax.plot([p.bpp for p in pts], [getattr(p, metric) for p in pts], marker="o", label=name)
+    ax.set_xlabel("bits per pixel (real file size)")
+    ax.set_ylabel({"psnr_rgb": "PSNR-RGB (dB)", "ms_ssim": "MS-SSIM"}.get(metric, metric))
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def write_reports(points: Sequence, out: Path) -> None:
+    atomic_write_text(out / "bd_rate.md", bd_table(points))
+    plot_rd(points, out / "rd.png")
