@@ -21,7 +21,7 @@ from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, get_codec
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource
-from mvcodec.metrics import MetricAccumulator
+from mvcodec.metrics import MetricAccumulator, bpp
 
 
 @dataclass
@@ -64,11 +64,6 @@ def header_for(codec: Codec, source: ClipSource, settings: EncodeSettings) -> Mv
         cameras=None if info.cameras is None else [c.to_json() for c in info.cameras])
 
 
-def bits_per_pixel(file_bytes: int, views: int, frames: int, height: int, width: int) -> float:
-    """bpp = 8 x file bytes / (views x frames x H x W); the file's bytes include header and index."""
-    return 8.0 * file_bytes / (views * frames * height * width)
-
-
 def encode_file(source: ClipSource, codec: Codec | str, settings: EncodeSettings,
                 path: str | os.PathLike) -> EncodeResult:
     """Encode ``source`` with ``codec`` into ``path``.  The file appears only once it is complete."""
@@ -88,7 +83,7 @@ def encode_file(source: ClipSource, codec: Codec | str, settings: EncodeSettings
     seconds = time.perf_counter() - start
     size = path.stat().st_size
     return EncodeResult(str(path), codec.id, settings.quality, settings.structure, settings.gop, size,
-                        bits_per_pixel(size, info.views, info.frames, info.height, info.width), seconds,
+                        bpp(size, info.views, info.frames, info.height, info.width), seconds,
                         dict(extra or {}))
 
 

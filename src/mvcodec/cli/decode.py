@@ -33,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
     frames = parse_frames(frames, header.frames)
     start = time.perf_counter()
     count = 0
-    with DecodedOutput(args.output, args.format, header.fps, [header.view_names[v] for v in views]) as out:
+    names = [header.view_names[v] for v in views]
+    with DecodedOutput(args.output, args.format, header.fps, views, names, frames.start) as out:
         for frame in decode_file(args.input, views, frames):
-            out.write(frame.view, frame.frame, frame.rgb)
+            out.write(frame.view, frame.rgb)
             count += 1
     seconds = time.perf_counter() - start
     print(f"decoded {count} frames ({len(views)} views x {len(frames)} frames) into {args.output} "

@@ -18,8 +18,8 @@ def describe(path: str) -> dict:
     """Header fields, file size, bpp and per-view packet statistics of ``path`` (reads no payload)."""
     from dataclasses import asdict
 
-    from mvcodec.api import bits_per_pixel
     from mvcodec.bitstream import GLOBAL_VIEW, MvcReader
+    from mvcodec.metrics import bpp
 
     with MvcReader(path) as reader:
         h = reader.header
@@ -29,7 +29,7 @@ def describe(path: str) -> dict:
             per_view[key]["packets"] += 1
             per_view[key]["bytes"] += e.length
         return {"file": path, "format_version": "%d.%d" % reader.version, "file_bytes": reader.file_size,
-                "bpp": bits_per_pixel(reader.file_size, h.views, h.frames, h.height, h.width),
+                "bpp": bpp(reader.file_size, h.views, h.frames, h.height, h.width),
                 "fps": h.fps, "header": asdict(h), "packets": len(reader.entries), "per_view": dict(per_view)}
 
 

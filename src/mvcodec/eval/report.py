@@ -8,7 +8,7 @@ from typing import Sequence
 
 from mvcodec.atomic import atomic_path, atomic_write_text
 from mvcodec.errors import InputError
-from mvcodec.metrics import bd_rate
+from mvcodec.metrics import bjontegaard
 
 
 def group_series(points: Sequence) -> dict[str, list]:
@@ -36,7 +36,7 @@ def bd_table(points: Sequence, metric: str = "psnr_rgb") -> str:
     for name in names[1:]:
         test = series[name]
         try:
-            r = bd_rate([p.bpp for p in ref], [getattr(p, metric) for p in ref],
+            r = bjontegaard([p.bpp for p in ref], [getattr(p, metric) for p in ref],
                         [p.bpp for p in test], [getattr(p, metric) for p in test])
         except InputError as exc:
             lines.append(f"| {name} | n/a ({exc}) | | | |")
