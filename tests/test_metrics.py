@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,7 @@ from mvcodec.errors import InputError
 from mvcodec.io.clip import ClipInfo, MultiViewClip
 from mvcodec.metrics import (PSNR_CAP_DB, MetricAccumulator, bd_psnr, bd_rate, bjontegaard, bpp, evaluate_clips,
                              ms_ssim_rgb, ms_ssim_rgb_batch, ms_ssim_scales, psnr_rgb, psnr_yuv420, yuv_psnr)
-from mvcodec.metrics.msssim import _ms_ssim_scales
+from mvcodec.metrics.msssim import _reference_ms_ssim
 
 PSNR_MSE1 = 20 * math.log10(255)  # 48.1308 dB: MSE 1 at peak 255
 
@@ -161,13 +162,59 @@ def test_ms_ssim_is_one_for_identical_and_below_one_otherwise():
     assert 0.5 < ms_ssim_rgb(a, b) < 1.0
 
 
-def test_ms_ssim_reduced_loop_equals_library_with_five_scales():
-    a = frame(170, 176, seed=5)
-    b = np.clip(a + np.random.default_rng(6).integers(-15, 16, a.shape), 0, 255).astype(np.uint8)
-    x, y = (torch.from_numpy(f.transpose(2, 0, 1)[None].copy()).float() for f in (a, b))
-    ours = _ms_ssim_scales(x, y, 5)
-    theirs = library_ms_ssim(x, y, data_range=255, size_average=False)
-    assert torch.allclose(ours, theirs, atol=1e-6)
+def natural(h: int, w: int, seed: int) -> np.ndarray:
+    """Smooth texture + gradient + a sharp-edged block: a frame with natural-image-like statistics."""
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.normal(128, 60, (h, w, 3)), (0, 0), 2.5)
+    ramp = np.linspace(-60, 60, w)[None, :, None] + np.linspace(-30, 30, h)[:, None, None]
+    out = texture + ramp
+    out[h // 4:h // 2, w // 3:w // 2] += 70
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def to_nchw(frames: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2))).float()
+
+
+@pytest.mark.parametrize("h, w", [(171, 180), (161, 161), (200, 333)])
+def test_ms_ssim_matches_library_ms_ssim(h, w):
+    """The OpenCV implementation against pytorch_msssim.ms_ssim itself: random and natural-ish frames, mild
+    and strong distortions, identical and unrelated frames (odd sides exercise the padded pooling)."""
+    rng = np.random.default_rng(h * w)
+    rand, nat = frame(h, w, seed=h, low=0, high=256), natural(h, w, seed=w)
+    noisy = lambda f, a: np.clip(f + rng.integers(-a, a + 1, f.shape), 0, 255).astype(np.uint8)  # noqa: E731
+    ref = np.stack([rand, rand, rand, nat, nat, nat, nat])
+    rec = np.stack([noisy(rand, 10), rand, frame(h, w, seed=h + 1, low=0, high=256), noisy(nat, 4),
+                    noisy(nat, 40), cv2.GaussianBlur(nat, (0, 0), 1.2), np.roll(nat, 3, axis=1)])
+    ours = ms_ssim_rgb_batch(ref, rec)
+    with torch.no_grad():
+        theirs = library_ms_ssim(to_nchw(ref), to_nchw(rec), data_range=255, size_average=False).double().numpy()
+    assert ours.dtype == np.float64 and ours.shape == (7,)
+    assert np.abs(ours - theirs).max() < 1e-5
+    assert ours[1] == 1.0 and 0.0 <= ours[2] < 0.2 and 0.5 < ours[0] < 1.0
+    assert np.array_equal(_reference_ms_ssim(ref, rec), theirs)  # the reference's 5-scale path is the library
+
+
+@pytest.mark.parametrize("h, w", [(160, 300), (81, 90), (80, 91), (41, 64), (21, 23), (20, 30), (11, 11),
+                                  (10, 13), (5, 7), (4, 9), (1, 1), (2, 3), (3, 1)])
+def test_ms_ssim_reduced_scales_match_reference_torch_path(h, w):
+    a = np.stack([frame(h, w, seed=h, low=0, high=256), natural(h, w, seed=w)])
+    b = np.stack([np.clip(a[0] + np.random.default_rng(w).integers(-20, 21, a[0].shape), 0, 255),
+                  np.roll(a[1], 1, axis=1)]).astype(np.uint8)
+    assert np.abs(ms_ssim_rgb_batch(a, b) - _reference_ms_ssim(a, b)).max() < 1e-5
+
+
+def test_ms_ssim_is_deterministic_across_opencv_thread_counts():
+    a = np.stack([natural(170, 250, seed=s) for s in range(2)])
+    b = np.stack([cv2.GaussianBlur(f, (0, 0), 1.0) for f in a])
+    first = ms_ssim_rgb_batch(a, b)
+    threads = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(1)
+        single = ms_ssim_rgb_batch(a, b)
+    finally:
+        cv2.setNumThreads(threads)
+    assert np.array_equal(first, single) and np.array_equal(first, ms_ssim_rgb_batch(a, b))
 
 
 @pytest.mark.parametrize("h, w, scales", [(160, 300, 4), (81, 90, 4), (80, 90, 3), (40, 64, 2), (20, 30, 1),

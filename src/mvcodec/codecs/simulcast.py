@@ -232,53 +232,74 @@ class FfmpegSimulcastCodec(Codec):
 
     def decode(self, reader: MvcReader, views: Sequence[int], frames: range) -> Iterator[DecodedFrame]:
         header = reader.header
-        if header.codec_id != self.id:
-            raise BitstreamError(f"file was made by codec {header.codec_id!r}, not {self.id!r}")
-        cfg = _decoder_config(header)
-        if (reason := ffmpeg_missing(decoder=cfg["decoder"])) is not None:
-            raise CodecError(f"codec {self.id} cannot decode here: {reason}")
-        check_request(header, views, frames)
-        hp, wp = padded_size(header.height, header.width, cfg["pad_multiple"], cfg["pad_minimum"])
+        cfg, hp, wp = prepare_decode(self.id, header, views, frames)
         for view in views:
             for entry in packets_covering(reader, view, frames):
                 payload = reader.read_packet(entry)
-                planes = self.decode_unit(payload, cfg, hp, wp, entry.frame_count,
-                                          f"view {view} frames {entry.first_frame}:{entry.frames.stop}")
+                planes = decode_stream(payload, cfg, hp, wp, entry.frame_count,
+                                       f"{self.id}: decoding view {view} frames {entry.first_frame}:"
+                                       f"{entry.frames.stop}")
                 for i, frame in enumerate(entry.frames):
                     if frame in frames:
                         rgb = yuv420_to_rgb(*crop_planes(planes[i], header.height, header.width))
                         yield DecodedFrame(view, frame, rgb)
 
-    def decode_unit(self, payload: bytes, cfg: Mapping[str, Any], height: int, width: int, count: int,
-                    where: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """One packet -> its ``count`` pictures as padded 8-bit planes (a wrong count is a BitstreamError)."""
-        pix_fmt = "yuv420p" if cfg["bit_depth"] == 8 else "yuv420p10le"
-        args = ["-threads", "1", "-c:v", cfg["decoder"], "-f", cfg["container"], "-i", "pipe:0",
-                "-f", "rawvideo", "-pix_fmt", pix_fmt, "-fps_mode", "passthrough", "pipe:1"]
-        raw = run_ffmpeg(args, f"{self.id}: decoding {where}", stdin=payload,
-                         timeout=tool_timeout(count, height, width, base=30.0, per_frame_mpx=2.0),
-                         error=BitstreamError)
-        try:
-            planes = unpack_frames(raw, height, width, cfg["bit_depth"])
-        except ValueError as exc:
-            raise BitstreamError(f"{self.id}: {where} decoded to malformed pictures ({exc})") from None
-        if len(planes) != count:
-            raise BitstreamError(f"{self.id}: {where} decoded to {len(planes)} pictures, expected {count}")
-        return planes
+
+def decode_stream(payload: bytes, cfg: Mapping[str, Any], height: int, width: int, count: int, what: str,
+                  select: Sequence[str] = ()) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One elementary stream -> its ``count`` pictures as padded 8-bit planes (``height`` x ``width``).
+
+    ``cfg`` holds ``decoder``, ``container`` and ``bit_depth`` (see :func:`decoder_config`); ``select`` are
+    extra output options, e.g. ``-map 0:v:0:vidx:1`` for the second view of an MV-HEVC stream.  A failure or a
+    picture count other than ``count`` is a :class:`BitstreamError`.
+    """
+    pix_fmt = "yuv420p" if cfg["bit_depth"] == 8 else "yuv420p10le"
+    args = ["-threads", "1", "-c:v", cfg["decoder"], "-f", cfg["container"], "-i", "pipe:0", *select,
+            "-f", "rawvideo", "-pix_fmt", pix_fmt, "-fps_mode", "passthrough", "pipe:1"]
+    raw = run_ffmpeg(args, what, stdin=payload, error=BitstreamError,
+                     timeout=tool_timeout(count, height, width, base=30.0, per_frame_mpx=2.0))
+    try:
+        planes = unpack_frames(raw, height, width, cfg["bit_depth"])
+    except ValueError as exc:
+        raise BitstreamError(f"{what}: malformed pictures ({exc})") from None
+    if len(planes) != count:
+        raise BitstreamError(f"{what}: {len(planes)} pictures decoded, {count} expected")
+    return planes
 
 
-def _decoder_config(header: MvcHeader) -> dict[str, Any]:
+# What a file's codec_config may name: the stream formats and decoders these codecs write and use.
+STREAM_FORMATS = frozenset({"h264", "hevc", "obu", "vvc"})
+DECODERS = frozenset({"h264", "hevc", "libdav1d", "vvc"})
+
+
+def decoder_config(header: MvcHeader) -> dict[str, Any]:
     """The decoding parameters from the file's ``codec_config``, validated (malformed = BitstreamError)."""
     cfg = header.codec_config
     want = {"decoder": str, "container": str, "bit_depth": int, "pad_multiple": int, "pad_minimum": int}
     for key, typ in want.items():
         if not isinstance(cfg.get(key), typ):
             raise BitstreamError(f"codec_config of this {header.codec_id} file lacks a valid {key!r}")
-    if cfg["bit_depth"] not in (8, 10) or not 1 <= cfg["pad_multiple"] <= 64 or not 0 <= cfg["pad_minimum"] <= 4096:
+    if (cfg["bit_depth"] not in (8, 10) or not 1 <= cfg["pad_multiple"] <= 64
+            or not 0 <= cfg["pad_minimum"] <= 4096):
         raise BitstreamError(f"codec_config of this {header.codec_id} file has out-of-range values")
-    if cfg["container"] not in ("h264", "hevc", "obu", "ivf", "vvc") or not cfg["decoder"].replace("_", "").isalnum():
-        raise BitstreamError(f"codec_config of this {header.codec_id} file names an unknown stream format")
+    if cfg["container"] not in STREAM_FORMATS or cfg["decoder"] not in DECODERS:
+        raise BitstreamError(f"codec_config of this {header.codec_id} file names an unknown stream format "
+                             f"or decoder ({cfg['container']}, {cfg['decoder']})")
     return {k: cfg[k] for k in want}
+
+
+def prepare_decode(codec_id: str, header: MvcHeader, views: Sequence[int], frames: range,
+                   ) -> tuple[dict[str, Any], int, int]:
+    """Checks before decoding ``views`` x ``frames`` of a file: its codec, its config, the request, the decoder.
+    Returns the decoder config and the coded (padded) height and width."""
+    if header.codec_id != codec_id:
+        raise BitstreamError(f"file was made by codec {header.codec_id!r}, not {codec_id!r}")
+    cfg = decoder_config(header)
+    check_request(header, views, frames)
+    if (reason := ffmpeg_missing(decoder=cfg["decoder"])) is not None:
+        raise CodecError(f"codec {codec_id} cannot decode here: {reason}")
+    hp, wp = padded_size(header.height, header.width, cfg["pad_multiple"], cfg["pad_minimum"])
+    return cfg, hp, wp
 
 
 def check_request(header: MvcHeader, views: Sequence[int], frames: range) -> None:

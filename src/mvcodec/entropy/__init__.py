@@ -23,7 +23,7 @@ from mvcodec.entropy.coder import decode_indexed, encode_indexed, estimate_index
 from mvcodec.entropy.conditional import GaussianConditional, IndexedConditional, LaplaceConditional
 from mvcodec.entropy.distributions import GAUSSIAN, LAPLACE, Distribution
 from mvcodec.entropy.factorized import EntropyBottleneck
-from mvcodec.entropy.quantize import QuantizeMode, dequantize, lower_bound, quantize, symbols
+from mvcodec.entropy.quantize import QuantizeMode, dequantize, lower_bound, quantize, to_symbols
 from mvcodec.entropy.tables import PRECISION, PmfTables, ScaleTable, conditional_tables, quantize_pmf
 
 __all__ = [
@@ -47,5 +47,5 @@ __all__ = [
     "lower_bound",
     "quantize",
     "quantize_pmf",
-    "symbols",
+    "to_symbols",
 ]

@@ -22,7 +22,7 @@ from torch import nn
 
 from mvcodec.entropy.coder import decode_indexed, encode_indexed, estimate_indexed_bits
 from mvcodec.entropy.distributions import GAUSSIAN, LAPLACE, Distribution
-from mvcodec.entropy.quantize import QuantizeMode, dequantize, lower_bound, quantize, symbols
+from mvcodec.entropy.quantize import QuantizeMode, dequantize, lower_bound, quantize, to_symbols
 from mvcodec.entropy.tables import PRECISION, PmfTables, ScaleTable, conditional_tables
 
 LIKELIHOOD_BOUND = 1e-9  # training likelihoods are bounded below (gradient kept where it raises them)
@@ -84,17 +84,19 @@ class IndexedConditional(nn.Module):
     def compress(self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None) -> bytes:
         """Bytes of ``round(y - means)``; ``y``, ``scales`` and ``means`` share one shape (any)."""
         _check_shapes(y, scales, means)
-        return encode_indexed(symbols(y, means).cpu().numpy(), self.scale_table.index(scales), self.tables)
+        return encode_indexed(to_symbols(y, means).cpu().numpy(), self.scale_table.index(scales), self.tables)
 
     def decompress(self, data: bytes, scales: torch.Tensor, means: torch.Tensor | None = None) -> torch.Tensor:
         """``y_hat = q + means`` (float32, shape and device of ``scales``) from the bytes of :meth:`compress`."""
+        if means is not None and means.shape != scales.shape:
+            raise ValueError(f"scales {tuple(scales.shape)} and means {tuple(means.shape)} must have one shape")
         q = decode_indexed(data, self.scale_table.index(scales), self.tables)
         return dequantize(torch.from_numpy(q).to(scales.device), means)
 
     def estimate_bits(self, y: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None) -> float:
         """``-log2 p`` of what :meth:`compress` codes, from the same integer tables (escapes included)."""
         _check_shapes(y, scales, means)
-        return estimate_indexed_bits(symbols(y, means).cpu().numpy(), self.scale_table.index(scales), self.tables)
+        return estimate_indexed_bits(to_symbols(y, means).cpu().numpy(), self.scale_table.index(scales), self.tables)
 
     def extra_repr(self) -> str:
         t = self.scale_table

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mvcodec.entropy.coder import decode_indexed, encode_indexed, estimate_indexed_bits
-from mvcodec.entropy.quantize import QuantizeMode, dequantize, lower_bound, quantize, symbols
+from mvcodec.entropy.quantize import QuantizeMode, dequantize, lower_bound, quantize, to_symbols
 from mvcodec.entropy.tables import PRECISION, PmfTables, pack_rows, quantize_pmf
 
 LIKELIHOOD_BOUND = 1e-9
@@ -146,7 +146,7 @@ class EntropyBottleneck(nn.Module):
     def compress(self, z: torch.Tensor) -> bytes:
         """Bytes of ``round(z - medians)`` for ``z (N, C, *spatial)``."""
         self._check(z.shape)
-        return encode_indexed(symbols(z, self._medians(z)).cpu().numpy(), self._indexes(z.shape), self.tables)
+        return encode_indexed(to_symbols(z, self._medians(z)).cpu().numpy(), self._indexes(z.shape), self.tables)
 
     def decompress(self, data: bytes, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
         """``z_hat (N, C, *spatial)`` (float32, on the module's device) from :meth:`compress`'s bytes."""
@@ -159,7 +159,7 @@ class EntropyBottleneck(nn.Module):
         """``-log2 p`` of what :meth:`compress` codes, from the same integer tables."""
         self._check(z.shape)
         return estimate_indexed_bits(
-            symbols(z, self._medians(z)).cpu().numpy(), self._indexes(z.shape), self.tables
+            to_symbols(z, self._medians(z)).cpu().numpy(), self._indexes(z.shape), self.tables
         )
 
     # ----------------------------------------------------------------------------------------- helpers

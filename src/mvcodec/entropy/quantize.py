@@ -30,7 +30,7 @@ def quantize(x: torch.Tensor, mode: QuantizeMode, mean: torch.Tensor | None = No
     return q if mean is None else q + mean
 
 
-def symbols(x: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+def to_symbols(x: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
     """The integers the coder sees, ``round(x - mean)``, as int64 (same shape as ``x``)."""
     shifted = x if mean is None else x - mean
     return torch.round(shifted.detach()).to(torch.int64)

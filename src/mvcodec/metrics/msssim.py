@@ -53,6 +53,7 @@ WIN_SIZE, WIN_SIGMA, K = 11, 1.5, (0.01, 0.03)
 DATA_RANGE = 255.0
 _C1 = (K[0] * DATA_RANGE) ** 2
 _C2 = (K[1] * DATA_RANGE) ** 2
+_STRIP_SAMPLES = 1 << 16
 
 
 def ms_ssim_scales(height: int, width: int) -> int:
@@ -132,24 +133,39 @@ def _ssim_planes(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.n
     filtered = cv2.sepFilter2D(moments.reshape(5 * c * h, w), cv2.CV_32F, window, window,
                                borderType=cv2.BORDER_REPLICATE)
     r = window.shape[0] // 2
-    mu1, mu2, xx, yy, xy = filtered.reshape(5, c, h, w)[:, :, r:h - r, r:w - r]
-    mu1_sq, mu2_sq, mu1_mu2 = mu1 * mu1, mu2 * mu2, mu1 * mu2
-    cs_map = xy - mu1_mu2  # sigma12
-    cs_map *= 2.0
-    cs_map += _C2
-    den = xx - mu1_sq  # sigma1^2
-    den += yy - mu2_sq  # + sigma2^2
-    den += _C2
-    cs_map /= den
-    ssim_map = mu1_mu2
-    ssim_map *= 2.0
-    ssim_map += _C1
-    den = mu1_sq
-    den += mu2_sq
-    den += _C1
-    ssim_map /= den
-    ssim_map *= cs_map
-    return ssim_map.mean(axis=(1, 2), dtype=np.float64), cs_map.mean(axis=(1, 2), dtype=np.float64)
+    valid = filtered.reshape(5, c, h, w)[:, :, r:h - r, r:w - r]
+    vh, vw = valid.shape[-2:]
+    # The maps are built in row strips of about 64k samples so that the dozen elementwise passes stay in cache.
+    rows = max(1, min(vh, _STRIP_SAMPLES // vw))
+    buf = np.empty((6, rows, vw), dtype=np.float32)
+    ssim_sum, cs_sum = np.zeros(c), np.zeros(c)
+    for ch in range(c):
+        for top in range(0, vh, rows):
+            mu1, mu2, xx, yy, xy = valid[:, ch, top:top + rows]
+            n = mu1.shape[0]
+            mu1_sq, mu2_sq, mu1_mu2, cs_map, den, tmp = buf[:, :n]
+            np.multiply(mu1, mu1, out=mu1_sq)
+            np.multiply(mu2, mu2, out=mu2_sq)
+            np.multiply(mu1, mu2, out=mu1_mu2)
+            np.subtract(xy, mu1_mu2, out=cs_map)  # sigma12
+            cs_map *= 2.0
+            cs_map += _C2
+            np.subtract(xx, mu1_sq, out=den)  # sigma1^2
+            np.subtract(yy, mu2_sq, out=tmp)  # sigma2^2
+            den += tmp
+            den += _C2
+            cs_map /= den
+            ssim_map = mu1_mu2
+            ssim_map *= 2.0
+            ssim_map += _C1
+            den = mu1_sq
+            den += mu2_sq
+            den += _C1
+            ssim_map /= den
+            ssim_map *= cs_map
+            cs_sum[ch] += cs_map.sum(dtype=np.float64)
+            ssim_sum[ch] += ssim_map.sum(dtype=np.float64)
+    return ssim_sum / (vh * vw), cs_sum / (vh * vw)
 
 
 def _avg_pool(planes: np.ndarray) -> np.ndarray:

@@ -1,0 +1,217 @@
+"""The command line end to end, and every bad input: one line on stderr, exit status 2, no partial output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mvcodec.api import encode_file, header_for
+from mvcodec.bitstream import MvcReader, MvcWriter
+from mvcodec.cli.main import main
+from mvcodec.codecs import EncodeSettings, get_codec
+from mvcodec.io import read_clip
+from mvcodec.metrics import evaluate_clips
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(status: int, err: str, pattern: str) -> None:
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("mvcodec: error: ") or lines[0].startswith("mvcodec "), err
+    assert "Traceback" not in err
+    assert pattern in lines[0], lines[0]
+
+
+def encode(capsys, png_clip: Path, out: Path, *extra: str) -> int:
+    status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(out), "--codec", "x265", "--quality", "27",
+                             "--gop", "4", *extra)
+    assert status == 0, err
+    return status
+
+
+def test_encode_report_info_decode(capsys, tmp_path, png_clip, small_clip):
+    mvc, report = tmp_path / "a.mvc", tmp_path / "r.json"
+    encode(capsys, png_clip, mvc, "--report", str(report))
+    r = json.loads(report.read_text())
+    assert r["bytes"] == mvc.stat().st_size
+    assert r["bpp"] == pytest.approx(8 * mvc.stat().st_size / (2 * 6 * 48 * 64))
+    assert len(r["psnr_rgb_per_view"]) == 2 and r["psnr_rgb"] > 30 and r["encode_seconds"] > 0
+
+    status, out, _ = run_cli(capsys, "info", str(mvc), "--json")
+    info = json.loads(out)
+    assert status == 0 and info["header"]["codec_id"] == "x265" and info["file_bytes"] == r["bytes"]
+    status, out, _ = run_cli(capsys, "info", str(mvc))
+    assert status == 0 and "x265" in out and "cam1" in out
+
+    status, _, err = run_cli(capsys, "decode", str(mvc), "-o", str(tmp_path / "dec"))
+    assert status == 0, err
+    decoded = read_clip(tmp_path / "dec")
+    assert decoded.frames.shape == small_clip.frames.shape
+    assert evaluate_clips(small_clip, decoded, ms_ssim=False).psnr_rgb == pytest.approx(r["psnr_rgb"], abs=1e-9)
+
+
+def test_decode_one_frame_of_one_view(capsys, tmp_path, png_clip):
+    mvc = tmp_path / "a.mvc"
+    encode(capsys, png_clip, mvc)
+    status, _, err = run_cli(capsys, "decode", str(mvc), "-o", str(tmp_path / "one"), "--views", "1",
+                             "--frames", "4:5")
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "one").glob("*.png")) == ["v1_f004.png"]
+    status, _, err = run_cli(capsys, "decode", str(mvc), "-o", str(tmp_path / "y"), "--format", "y4m")
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "y").iterdir()) == ["v0.y4m", "v1.y4m"]
+
+
+def test_codecs_lists_the_registry(capsys):
+    status, out, _ = run_cli(capsys, "codecs")
+    assert status == 0
+    for cid in ("x264", "x265", "svtav1", "vvenc", "mvhevc"):
+        assert cid in out
+
+
+def test_eval_writes_results_bd_table_and_plot(capsys, tmp_path, png_clip):
+    out = tmp_path / "ev"
+    status, stdout, err = run_cli(capsys, "eval", str(png_clip), "--codecs", "x265,x264", "--qualities",
+                                  "22,27,32,37", "--gop", "4", "--out", str(out))
+    assert status == 0, err
+    results = json.loads((out / "results.json").read_text())
+    points = results["points"]
+    assert len(points) == 8
+    for p in points:  # every rate is the size of a file that was decoded back
+        assert (out / p["file"]).stat().st_size == p["bytes"]
+        assert len(p["per_view"]["psnr_rgb"]) == 2 and 0 < p["ms_ssim"] <= 1
+    table = (out / "bd_rate.md").read_text()
+    assert "x264/ra" in table and "BD-rate" in table
+    assert (out / "rd.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# ---- bad input ------------------------------------------------------------------------------------------
+
+
+def test_missing_input(capsys, tmp_path):
+    status, _, err = run_cli(capsys, "encode", str(tmp_path / "nope"), "-o", str(tmp_path / "a.mvc"))
+    assert_one_line_error(status, err, "nope")
+    assert not (tmp_path / "a.mvc").exists()
+
+
+def test_frames_of_different_sizes(capsys, tmp_path, png_clip):
+    Image.new("RGB", (10, 10)).save(png_clip / "v1_f003.png")
+    status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(tmp_path / "a.mvc"))
+    assert_one_line_error(status, err, "10x10")
+    assert not (tmp_path / "a.mvc").exists()
+
+
+def test_views_with_different_frame_counts(capsys, tmp_path, png_clip):
+    (png_clip / "v1_f005.png").unlink()
+    (png_clip / "meta.json").unlink()
+    status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(tmp_path / "a.mvc"))
+    assert_one_line_error(status, err, "frame")
+    assert not (tmp_path / "a.mvc").exists()
+
+
+def test_unknown_codec(capsys, tmp_path, png_clip):
+    status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(tmp_path / "a.mvc"), "--codec", "h999")
+    assert_one_line_error(status, err, "unknown codec 'h999'")
+
+
+@pytest.mark.parametrize("damage", ["bad_magic", "truncated", "packet_bit_flip", "wrong_version", "cut_packet"])
+def test_damaged_bitstream(capsys, tmp_path, png_clip, damage):
+    mvc = tmp_path / "a.mvc"
+    encode(capsys, png_clip, mvc)
+    data = bytearray(mvc.read_bytes())
+    with MvcReader(mvc) as r:
+        entry = r.entries[1]
+    if damage == "bad_magic":
+        data[1:4] = b"ZIP"
+    elif damage == "truncated":
+        data = data[: len(data) // 2]
+    elif damage == "packet_bit_flip":
+        data[entry.offset + 8 + entry.length // 2] ^= 0x04
+    elif damage == "wrong_version":
+        data[8] = 7
+    elif damage == "cut_packet":
+        data[entry.offset:entry.offset + 4] = (entry.length + 1000).to_bytes(4, "little")
+    mvc.write_bytes(bytes(data))
+    out = tmp_path / "dec"
+    status, _, err = run_cli(capsys, "decode", str(mvc), "-o", str(out))
+    expected = {"bad_magic": "bad magic", "truncated": "truncated", "packet_bit_flip": "CRC mismatch",
+                "wrong_version": "version 7", "cut_packet": "disagrees"}[damage]
+    assert_one_line_error(status, err, expected)
+    assert not out.exists(), "a failed decode must not leave a complete-looking output"
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+    if damage not in ("packet_bit_flip", "cut_packet"):  # info reads the index, not the payloads
+        status, _, err = run_cli(capsys, "info", str(mvc))
+        assert_one_line_error(status, err, expected)
+
+
+def write_with_header(path: Path, small_clip, **changes) -> None:
+    codec = get_codec("x265")
+    settings = EncodeSettings(quality=30, structure="ld", gop=6)
+    header = header_for(codec, small_clip, settings)
+    import dataclasses
+    with MvcWriter(path, dataclasses.replace(header, **changes)) as w:
+        codec.encode(small_clip, settings, w)
+
+
+def test_file_from_an_unknown_codec(capsys, tmp_path, small_clip):
+    mvc = tmp_path / "u.mvc"
+    write_with_header(mvc, small_clip, codec_id="future-codec-9")
+    status, _, err = run_cli(capsys, "decode", str(mvc), "-o", str(tmp_path / "d"))
+    assert_one_line_error(status, err, "future-codec-9")
+
+
+def test_file_needing_weights_we_do_not_have(capsys, tmp_path, small_clip):
+    mvc = tmp_path / "w.mvc"
+    write_with_header(mvc, small_clip, weights_sha256="f" * 64)
+    status, _, err = run_cli(capsys, "decode", str(mvc), "-o", str(tmp_path / "d"))
+    assert_one_line_error(status, err, "weights")
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["decode", "{mvc}", "-o", "{tmp}/d", "--views", "5"], "view 5 does not exist"),
+    (["decode", "{mvc}", "-o", "{tmp}/d", "--frames", "3:99"], "outside"),
+    (["decode", "{mvc}", "-o", "{tmp}/d", "--frames", "x"], "frames must be"),
+    (["encode", "{png}", "-o", "{tmp}/no/such/dir/a.mvc"], "does not exist"),
+    (["encode", "{png}", "-o", "{tmp}/b.mvc", "--frames", "0:50"], "the input has 6"),
+    (["eval", "{png}", "--codecs", "x265,x265", "--out", "{tmp}/e"], "repeats"),
+    (["bogus"], "invalid choice"),
+])
+def test_bad_arguments(capsys, tmp_path, png_clip, argv, pattern):
+    mvc = tmp_path / "a.mvc"
+    encode(capsys, png_clip, mvc)
+    argv = [a.format(mvc=mvc, tmp=tmp_path, png=png_clip) for a in argv]
+    try:
+        status, _, err = run_cli(capsys, *argv)
+    except SystemExit as exc:  # argparse usage errors exit through the parser
+        status, err = exc.code, capsys.readouterr().err
+    assert_one_line_error(status, err, pattern)
+
+
+def test_real_process_reports_one_line_and_status_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "mvcodec", "info", str(tmp_path / "missing.mvc")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
+
+
+def test_greyscale_real_clip_encodes(capsys, tmp_path):
+    from conftest import shared_clip
+
+    clip = shared_clip("euroc_v101_stereo")
+    mvc = tmp_path / "e.mvc"
+    status, _, err = run_cli(capsys, "encode", str(clip), "-o", str(mvc), "--frames", "2", "--quality", "32")
+    assert status == 0, err
+    decoded = np.stack([f.rgb for f in __import__("mvcodec.api", fromlist=["x"]).decode_file(mvc)])
+    assert decoded.shape == (4, 480, 752, 3)
