@@ -15,20 +15,30 @@ arguments per coding structure) behind one class, :class:`FfmpegSimulcastCodec`.
 
 Coding structures (``EncodeSettings.structure``):
 
-* ``ld`` low delay: one IDR then P pictures in display order (no B pictures, no reordering);
-* ``ra`` random access: hierarchical B pictures (x264/x265: 7 B frames with B-pyramid, fixed pattern;
-  SVT-AV1: its random-access prediction structure; VVenC: its default RA configuration, GOP 32);
-* ``intra``: every picture an IDR / key frame.
+* ``ld`` low delay: one IDR, then pictures in display order predicted from the past only (x264, x265, SVT-AV1:
+  P pictures; VVenC: its low-delay GOP of 8, B slices with past references only);
+* ``ra`` random access: hierarchical B pictures (x264/x265: 7 B frames in a fixed pattern with B-pyramid;
+  SVT-AV1: ``pred-struct=2``, its random-access hierarchy; VVenC: its default RA configuration, GOP 32,
+  where the IDR is coded first but displayed at the end of the first GOP, with leading RADL pictures);
+* ``intra``: every picture an IDR / key frame.  (SVT-AV1 codes each at the given QP, while its RA key frames
+  get a large QP boost and x264/x265 I pictures an ipratio offset, so its intra points sit lower in PSNR.)
 
 Quality is a constant QP (no rate control, no adaptive quantisation, no scene-cut detection): the QP of
 P pictures for x264/x265 (I and B pictures get the encoders' default ipratio/pbratio offsets), the base QP of the
 hierarchy for VVenC (perceptual QPA off) and SVT-AV1 (``-qp``, which selects CQP with AQ off; its scale is
-0..63, about a quarter of AV1's 0..255 ``base_q_idx``).  Encoders run single-threaded (x265 without thread
-pools, VVenC and SVT-AV1 one thread / lp=1), so the bytes do not depend on the machine's core count;
-decoding is normative and therefore exact whatever the threading.
+1..63, about a quarter of AV1's 0..255 ``base_q_idx``).  Default ladders: QP 22/27/32/37/42 for H.264, HEVC
+and VVC (the four HEVC common-test-condition points and one lower rate), 27/35/43/51/59 for SVT-AV1 (about
+the bitrates and PSNR range of x265's ladder on smooth synthetic content).
 
-Bytes that carry no picture are dropped: x264's SEI with its settings string (``filter_units``), x265's
-``info`` SEI (``info=0``), VVenC's access-unit delimiters.
+Presets, chosen for two CPU cores: x264 ``medium``, x265 ``medium``, SVT-AV1 ``6``, VVenC ``faster`` (option
+``preset=`` overrides; the preset is written to the header).  Encoders run single-threaded (x265 without thread
+pools, SVT-AV1 ``lp=1``, x264/VVenC one thread), so the bytes do not depend on the machine's core count;
+decoding is normative and exact whatever the threading.
+
+Streams are Annex B (H.264, HEVC, VVC) and low-overhead OBUs (AV1; IVF would add 12 bytes a frame).  Bytes that
+carry no picture are dropped: x264's SEI with its settings string (``filter_units``), x265's ``info`` SEI
+(``info=0``), VVenC's access-unit delimiters.  VVenC takes 10-bit input: samples are shifted (exactly) by
+:mod:`mvcodec.codecs.ffmpeg_tools`, never converted by ffmpeg.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter
+from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter, PacketEntry
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, register
 from mvcodec.codecs.ffmpeg_tools import (CHROMA_CENTER, COLOUR_TAGS, crop_planes, ffmpeg_missing,
                                          ffmpeg_version, pack_frames, pad_planes, padded_size, run_ffmpeg,
@@ -138,7 +148,8 @@ SPECS: dict[str, FfmpegCodecSpec] = {s.id: s for s in (
 
 
 class FfmpegSimulcastCodec(Codec):
-    """A row of :data:`SPECS` as a registered codec.  Options: ``preset`` (overrides the spec's)."""
+    """A row of :data:`SPECS` as a registered codec.  Options: ``preset`` (overrides the spec's), ``timeout``
+    (seconds per ffmpeg run; default grows with the unit's size, see :func:`tool_timeout`)."""
 
     spec: ClassVar[FfmpegCodecSpec]
 
@@ -153,7 +164,8 @@ class FfmpegSimulcastCodec(Codec):
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - {"preset", "timeout"}
         if unknown:
-            raise InputError(f"codec {self.id} has no option(s) {', '.join(sorted(unknown))} (known: preset)")
+            raise InputError(f"codec {self.id} has no option(s) {', '.join(sorted(unknown))} "
+                             f"(known: preset, timeout)")
         super().__init__(**options)
         self.preset = str(options.get("preset", self.spec.preset))
 
@@ -311,7 +323,8 @@ def check_request(header: MvcHeader, views: Sequence[int], frames: range) -> Non
         raise InputError(f"frames {frames.start}:{frames.stop} are outside the file's 0:{header.frames}")
 
 
-def packets_covering(reader: MvcReader, view: int, frames: range, kind: int | None = None) -> list:
+def packets_covering(reader: MvcReader, view: int, frames: range, kind: int | None = None,
+                     ) -> list[PacketEntry]:
     """The packets of ``view`` overlapping ``frames``, by first frame; a frame no packet holds is a
     :class:`BitstreamError`."""
     entries = sorted(reader.select(view=view, frames=frames, kind=kind), key=lambda e: e.first_frame)
