@@ -3,7 +3,7 @@
 ::
 
     psnr.py        per-frame PSNR-RGB, PSNR-Y/U/V, YUV-PSNR = (6Y + U + V) / 8; capped at 100 dB
-    msssim.py      per-frame MS-SSIM on RGB (pytorch_msssim; fewer scales below 161 px)
+    msssim.py      per-frame MS-SSIM on RGB (OpenCV, checked against pytorch_msssim; fewer scales below 161 px)
     evaluate.py    MetricAccumulator (streaming, frames then views) and evaluate_clips
     rate.py        bpp = 8 x file bytes / (V x T x H x W)
     bjontegaard.py BD-rate / BD-PSNR, pchip, over the overlapping range

@@ -17,15 +17,17 @@ between frames of the same size.  As in the library, the score is the mean over 
 MS-SSIM.
 
 Why this is hand-written.  The evaluation computes MS-SSIM of every decoded frame at every rate point, and the
-library is slow on CPU: its separable Gaussian is a grouped 1 x 11 ``conv2d``, which took 0.43 s per 540 x 960
-RGB frame (0.25 s per 752 x 480) on the 2-core development machine, most of a benchmark run.  This module
-computes the same thing with OpenCV and numpy in float32, in 0.03-0.05 s per 540 x 960 frame (0.02-0.03 s per
-752 x 480), step for step as ``pytorch_msssim`` 1.0.0 (pinned) does it:
+library is slow on CPU: its separable Gaussian is a grouped 1 x 11 ``conv2d``, which took 0.43-0.54 s per
+540 x 960 RGB frame (0.16-0.25 s per 752 x 480) on the shared 2-core development machine, most of a benchmark
+run.  This module computes the same thing with OpenCV and numpy in float32 in 0.06 s per 540 x 960 frame
+(0.035-0.045 s per 752 x 480; best of several runs, same machine and load), step for step as
+``pytorch_msssim`` 1.0.0 (pinned) does it:
 
 * the window is the library's own float32 1-D kernel (``pytorch_msssim.ssim._fspecial_gauss_1d``), applied
   along H then W with no padding ('valid'): ``cv2.sepFilter2D`` on the planes stacked one above the other,
   then the (size - 1) / 2 border rows and columns of every plane are cropped, which removes exactly the outputs
-  that saw a neighbouring plane or the border extension;
+  that saw a neighbouring plane or the border extension (the taps must be the library's: its float32 kernel
+  sums to 1 - 3e-8, and a recomputed one moves results by up to 4e-6 through the cancellation in sigma^2);
 * sigma^2 = G(x^2) - G(x)^2 etc., C1 = (0.01 x 255)^2, C2 = (0.03 x 255)^2, cs and ssim maps averaged per
   channel;
 * between scales ``avg_pool2d(kernel 2, padding s % 2)`` with zero padding counted in the divisor: an odd side
@@ -34,8 +36,9 @@ computes the same thing with OpenCV and numpy in float32, in 0.03-0.05 s per 540
 
 The library stays the oracle: the tests check this module against ``pytorch_msssim.ms_ssim`` (5 scales, random
 and smooth frames) and against :func:`_reference_ms_ssim`, the previous torch implementation of the
-reduced-scale rule built on the library's per-scale kernel, to 1e-5 absolute (observed: about 1e-6).  Results
-are deterministic: every output sample is computed by the same operations whatever OpenCV's thread count.
+reduced-scale rule built on the library's per-scale kernel, to 1e-5 absolute (largest deviation observed:
+1.1e-6).  Results are deterministic: every output sample is computed by the same operations whatever OpenCV's
+thread count (checked in the tests).
 """
 
 from __future__ import annotations
