@@ -39,7 +39,7 @@ def test_header_fields_round_trip():
 def test_round_trip_and_random_access(tmp_path):
     path = tmp_path / "a.mvc"
     payloads = write_sample(path)
-    assert not (tmp_path / "a.mvc.partial").exists()
+    assert not (tmp_path / ".a.mvc.partial").exists()
     with MvcReader(path) as r:
         assert r.header == make_header()
         assert len(r.entries) == 5

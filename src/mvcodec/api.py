@@ -2,7 +2,7 @@
 
 ::
 
-    source --encode_file(source, codec, settings, path)--> PATH.mvc  (atomic: PATH.mvc.partial, then renamed)
+    source --encode_file(source, codec, settings, path)--> PATH.mvc  (atomic: .PATH.mvc.partial, then renamed)
     PATH.mvc --decode_file(path, views, frames)--> iterator of DecodedFrame
     (source, PATH.mvc) --measure_file--> bytes, bpp, PSNR-RGB/Y/YUV, MS-SSIM per view: always from the file
 """
@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
+from tqdm import tqdm
 
-from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter
+from mvcodec.bitstream import GLOBAL_VIEW, MvcHeader, MvcReader, MvcWriter
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, get_codec
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource
@@ -64,9 +65,26 @@ def header_for(codec: Codec, source: ClipSource, settings: EncodeSettings) -> Mv
         cameras=None if info.cameras is None else [c.to_json() for c in info.cameras])
 
 
+class _PacketProgress:
+    """Stands in for an :class:`MvcWriter` and advances a progress bar by the frames of every packet written."""
+
+    def __init__(self, writer: MvcWriter, bar: tqdm) -> None:
+        self._writer, self._bar = writer, bar
+
+    def write_packet(self, view: int, first_frame: int, frame_count: int, payload: bytes, kind: int = 0) -> None:
+        self._writer.write_packet(view, first_frame, frame_count, payload, kind)
+        if view != GLOBAL_VIEW:
+            self._bar.update(frame_count)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._writer, name)
+
+
 def encode_file(source: ClipSource, codec: Codec | str, settings: EncodeSettings,
-                path: str | os.PathLike) -> EncodeResult:
-    """Encode ``source`` with ``codec`` into ``path``.  The file appears only once it is complete."""
+                path: str | os.PathLike, progress: bool = False) -> EncodeResult:
+    """Encode ``source`` with ``codec`` into ``path``.  The file appears only once it is complete.
+
+    ``progress`` shows a bar of the frames coded (all views), advanced as the codec writes packets."""
     codec = get_codec(codec) if isinstance(codec, str) else codec
     reason = codec.unavailable_reason()
     if reason:
@@ -78,8 +96,11 @@ def encode_file(source: ClipSource, codec: Codec | str, settings: EncodeSettings
         raise InputError(f"output folder {path.parent} does not exist")
     info = source.info
     start = time.perf_counter()
-    with MvcWriter(path, header_for(codec, source, settings)) as writer:
-        extra = codec.encode(source, settings, writer)
+    with MvcWriter(path, header_for(codec, source, settings)) as writer, \
+            tqdm(total=info.views * info.frames, desc=f"encode {codec.id}", unit="frame",
+                 disable=None if progress else True,
+                 leave=False) as bar:
+        extra = codec.encode(source, settings, _PacketProgress(writer, bar))  # type: ignore[arg-type]
     seconds = time.perf_counter() - start
     size = path.stat().st_size
     return EncodeResult(str(path), codec.id, settings.quality, settings.structure, settings.gop, size,
@@ -154,7 +175,7 @@ class _SourceWindow:
         return self.frames[index - self.key[1]]
 
 
-def measure_file(source: ClipSource, path: str | os.PathLike) -> Measurement:
+def measure_file(source: ClipSource, path: str | os.PathLike, progress: bool = False) -> Measurement:
     """Decode every frame of ``path`` from the file and compare it with ``source``."""
     info = source.info
     acc = MetricAccumulator()
@@ -163,13 +184,16 @@ def measure_file(source: ClipSource, path: str | os.PathLike) -> Measurement:
     start = time.perf_counter()
     decode_seconds = 0.0
     tick = start
-    for frame in decode_file(path):
-        decode_seconds += time.perf_counter() - tick
-        if frame.view >= info.views or frame.frame >= info.frames:
-            raise BitstreamError(f"{path}: decoded view {frame.view} frame {frame.frame} is not in the source")
-        acc.add(frame.view, window.frame(frame.view, frame.frame), frame.rgb)
-        count += 1
-        tick = time.perf_counter()
+    with tqdm(total=info.views * info.frames, desc="decode + measure", unit="frame",
+              disable=None if progress else True, leave=False) as bar:
+        for frame in decode_file(path):
+            decode_seconds += time.perf_counter() - tick
+            if frame.view >= info.views or frame.frame >= info.frames:
+                raise BitstreamError(f"{path}: decoded view {frame.view} frame {frame.frame} is not in the source")
+            acc.add(frame.view, window.frame(frame.view, frame.frame), frame.rgb)
+            count += 1
+            bar.update()
+            tick = time.perf_counter()
     expected = info.views * info.frames
     if count != expected:
         raise BitstreamError(f"{path}: decoded {count} frames, the source has {expected}")

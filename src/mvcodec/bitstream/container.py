@@ -10,7 +10,7 @@ Layout (all integers little-endian)::
 A packet is one coded unit of one view (``view``) covering frames ``first_frame : first_frame + frame_count``;
 ``view == GLOBAL_VIEW`` marks a packet shared by all views (e.g. network weights); ``kind`` is the codec's own
 packet type.  The index sits at the end so packets can be streamed out as they are coded; the trailer points to
-it, so a reader seeks straight to any packet.  The writer writes ``NAME.partial`` and renames it to ``NAME`` only
+it, so a reader seeks straight to any packet.  The writer writes ``.NAME.partial`` and renames it to ``NAME`` only
 when the trailer is on disk: a crash never leaves a file that looks complete.
 """
 
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
+from mvcodec.atomic import AtomicFile, CloseOnSuccess
 from mvcodec.bitstream.header import (FORMAT_MAJOR, FORMAT_MINOR, MAX_TEXT, MvcHeader, pack_header,
                                       unpack_header)
 from mvcodec.errors import BitstreamError
@@ -59,13 +60,14 @@ def crc32(data: bytes) -> int:
     return zlib.crc32(data) & 0xFFFFFFFF
 
 
-class MvcWriter:
+class MvcWriter(CloseOnSuccess):
     """Write a ``.mvc`` file atomically.  Use as a context manager; an exception discards the partial file."""
 
     def __init__(self, path: str | os.PathLike, header: MvcHeader) -> None:
         self.path = Path(path)
         self.header = header
-        self.tmp_path = self.path.with_name(self.path.name + ".partial")
+        self._atomic = AtomicFile(self.path)
+        self.tmp_path = self._atomic.tmp
         self.entries: list[PacketEntry] = []
         self._file: BinaryIO | None = open(self.tmp_path, "wb")
         head = pack_header(header)
@@ -96,12 +98,10 @@ class MvcWriter:
             index_offset = f.tell()
             f.write(index)
             f.write(_TRAILER.pack(index_offset, len(index), crc32(index), END_MAGIC))
-            f.flush()
-            os.fsync(f.fileno())
             size = f.tell()
         finally:
             f.close()
-        os.replace(self.tmp_path, self.path)
+        self._atomic.commit()
         return size
 
     def abort(self) -> None:
@@ -109,16 +109,8 @@ class MvcWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
-        self.tmp_path.unlink(missing_ok=True)
+        self._atomic.abort()
 
-    def __enter__(self) -> "MvcWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 class MvcReader:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass, field, fields
-from fractions import Fraction
 from typing import Any, Literal
 
 from mvcodec.errors import BitstreamError
+from mvcodec.io.clip import fps_fraction
 
 FORMAT_MAJOR = 1
 FORMAT_MINOR = 0
@@ -94,15 +94,8 @@ class MvcHeader:
 
     @staticmethod
     def fps_fraction(fps: float) -> tuple[int, int]:
-        """A frame rate as (numerator, denominator): exact small fractions first (25 -> 25/1, 12.5 -> 25/2), then
-        the NTSC family (29.97 -> 30000/1001), else the closest fraction with denominator <= 1001."""
-        simple = Fraction(fps).limit_denominator(16)
-        if abs(float(simple) - fps) < 1e-9:
-            return simple.numerator, simple.denominator
-        ntsc = round(fps * 1.001)
-        if ntsc > 0 and abs(ntsc * 1000 / 1001 - fps) < 1e-3:
-            return ntsc * 1000, 1001
-        f = Fraction(fps).limit_denominator(1001)
+        """A frame rate as (numerator, denominator), e.g. 29.97 -> (30000, 1001); see :func:`fps_fraction`."""
+        f = fps_fraction(fps)
         return f.numerator, f.denominator
 
 

@@ -22,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mvcodec.api import decode_file, open_decoder, parse_frames, parse_views
     from mvcodec.cli.output import DecodedOutput
+    from tqdm import tqdm
 
     reader, _ = open_decoder(args.input)
     with reader:
@@ -35,8 +36,10 @@ def run(args: argparse.Namespace) -> int:
     count = 0
     names = [header.view_names[v] for v in views]
     with DecodedOutput(args.output, args.format, header.fps, views, names, frames.start) as out:
-        for frame in decode_file(args.input, views, frames):
-            out.write(frame.view, frame.rgb)
+        with tqdm(total=len(views) * len(frames), desc="decode", unit="frame", leave=False, disable=None) as bar:
+            for frame in decode_file(args.input, views, frames):
+                out.write(frame.view, frame.rgb)
+                bar.update()
             count += 1
     seconds = time.perf_counter() - start
     print(f"decoded {count} frames ({len(views)} views x {len(frames)} frames) into {args.output} "

@@ -40,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"sample: {manifest.parent} ({info.views} cameras x {info.frames} frames, {info.width}x{info.height}, "
           f"{info.fps:g} fps; {raw_bytes / 1e6:.1f} MB as raw RGB)")
     mvc = out / f"pose2sim_{codec.id}.mvc"
-    enc = encode_file(source, codec, settings, mvc)
+    enc = encode_file(source, codec, settings, mvc, progress=True)
     print(f"encoded with {codec.id} (quality {settings.quality:g}, random access): {mvc}, {enc.bytes} bytes = "
           f"{enc.bpp:.4f} bpp ({raw_bytes / enc.bytes:.0f}:1), {enc.encode_seconds:.1f} s")
-    m = measure_file(source, mvc)
+    m = measure_file(source, mvc, progress=True)
     per_view = ", ".join(f"{name} {p:.2f}" for name, p in zip(info.view_names, m.per_view["psnr_rgb"]))
     print(f"decoded from the file in {m.decode_seconds:.1f} s: PSNR-RGB {m.psnr_rgb:.2f} dB ({per_view}), "
           f"YUV-PSNR {m.psnr_yuv:.2f} dB, MS-SSIM {m.ms_ssim:.4f}")

@@ -37,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     info = source.info
     print(f"encoding {info.views} views x {info.frames} frames of {info.width}x{info.height} with {codec.id} "
           f"(quality {quality:g}, {settings.structure}, intra period {settings.gop})")
-    result = encode_file(source, codec, settings, args.output)
+    result = encode_file(source, codec, settings, args.output, progress=True)
     print(f"wrote {result.path}: {result.bytes} bytes, {result.bpp:.4f} bpp, {result.encode_seconds:.1f} s")
     if args.report:
-        m = measure_file(source, args.output)
+        m = measure_file(source, args.output, progress=True)
         report = {**asdict(result), "views": info.views, "frames": info.frames, "width": info.width,
                   "height": info.height, "psnr_rgb": m.psnr_rgb, "psnr_rgb_per_view": m.per_view["psnr_rgb"],
                   "psnr_y": m.psnr_y, "psnr_yuv": m.psnr_yuv, "ms_ssim": m.ms_ssim,

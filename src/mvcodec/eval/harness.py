@@ -67,7 +67,7 @@ def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.Pat
             for q in (qualities if qualities is not None else codec.default_qualities)]
     info = source.info
     points: list[EvalPoint] = []
-    bar = tqdm(jobs, desc="eval", unit="point", disable=not progress)
+    bar = tqdm(jobs, desc="eval", unit="point", disable=None if progress else True)
     for codec, structure, quality in bar:
         series = f"{codec.id}/{structure}"
         bar.set_postfix_str(f"{series} q={quality:g}")

@@ -1,4 +1,4 @@
-"""Small helpers shared by the readers and writers: path checks, atomic files, defaults, closing sources."""
+"""Small helpers shared by the readers and writers: path checks, defaults, closing sources."""
 
 from __future__ import annotations
 
@@ -37,50 +37,11 @@ def positive_fps(fps: float | int | str | None, where: str) -> float | None:
     return value
 
 
-def fps_fraction(fps: float) -> Fraction:
-    """A frame rate as an exact fraction, e.g. 29.97 -> 30000/1001 (same rule as the ``.mvc`` header)."""
-    return Fraction(fps).limit_denominator(1001)
-
-
 def close_source(source: object) -> None:
     """Release the files a source holds open, if it has a ``close`` method."""
     close = getattr(source, "close", None)
     if callable(close):
         close()
-
-
-class AtomicFile:
-    """A file written under a hidden temporary name (``.NAME.partial``) and renamed into place on commit.
-
-    An interrupted write leaves only the ``.partial`` file, never a complete-looking ``NAME``.
-    """
-
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise InputError(f"{self.path}: the folder {self.path.parent} does not exist")
-        self.tmp = self.path.with_name(f".{self.path.name}.partial")
-
-    def commit(self) -> None:
-        """Flush the temporary file to disk and rename it to the final name."""
-        with open(self.tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(self.tmp, self.path)
-
-    def abort(self) -> None:
-        """Remove the temporary file."""
-        self.tmp.unlink(missing_ok=True)
-
-
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    af = AtomicFile(path)
-    try:
-        af.tmp.write_bytes(data)
-        af.commit()
-    except BaseException:
-        af.abort()
-        raise
 
 
 def parse_cameras(value: object, views: int, where: str) -> tuple[Camera, ...] | None:

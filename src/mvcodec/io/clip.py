@@ -8,6 +8,7 @@ loaded whole; :class:`MultiViewClip` implements the same protocol for clips alre
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -162,6 +163,18 @@ def load(source: ClipSource) -> MultiViewClip:
     info = source.info
     frames = np.stack([source.read_frames(v, 0, info.frames) for v in range(info.views)])
     return MultiViewClip(frames, fps=info.fps, view_names=info.view_names, cameras=info.cameras)
+
+
+def fps_fraction(fps: float) -> Fraction:
+    """A frame rate as an exact fraction: exact small fractions first (25 -> 25/1, 12.5 -> 25/2), then the NTSC
+    family (29.97 -> 30000/1001), else the closest fraction with denominator <= 1001."""
+    simple = Fraction(fps).limit_denominator(16)
+    if abs(float(simple) - fps) < 1e-9:
+        return simple
+    ntsc = round(fps * 1.001)
+    if ntsc > 0 and abs(ntsc * 1000 / 1001 - fps) < 1e-3:
+        return Fraction(ntsc * 1000, 1001)
+    return Fraction(fps).limit_denominator(1001)
 
 
 def to_rgb(frame: np.ndarray) -> np.ndarray:

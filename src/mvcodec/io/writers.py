@@ -25,7 +25,9 @@ import numpy as np
 from PIL import Image
 
 from mvcodec.errors import InputError
-from mvcodec.io._files import DEFAULT_FPS, AtomicFile, fps_fraction, positive_fps, write_atomic
+from mvcodec.atomic import AtomicFile, CloseOnSuccess, write_atomic
+from mvcodec.io._files import DEFAULT_FPS, positive_fps
+from mvcodec.io.clip import fps_fraction
 from mvcodec.io.clip import Camera, ClipSource, MultiViewClip, to_rgb
 from mvcodec.io.colour import pack_i420, rgb_to_yuv420
 
@@ -41,7 +43,7 @@ def as_rgb_frame(frame: np.ndarray, where: str) -> np.ndarray:
     return to_rgb(frame)
 
 
-class _StreamWriter:
+class _StreamWriter(CloseOnSuccess):
     """One file written frame by frame: the first frame fixes the size; atomic on :meth:`close`."""
 
     def __init__(self, path: str | os.PathLike, fps: float = DEFAULT_FPS) -> None:
@@ -78,15 +80,6 @@ class _StreamWriter:
             self._finish(complete=False)
         finally:
             self.file.abort()
-
-    def __enter__(self) -> "_StreamWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def _start(self, height: int, width: int) -> None:
         raise NotImplementedError
@@ -164,7 +157,7 @@ def write_mkv(path: str | os.PathLike, frames: Frames, fps: float = DEFAULT_FPS)
     return _write_all(MkvWriter(path, fps), frames)
 
 
-class PngFolderWriter:
+class PngFolderWriter(CloseOnSuccess):
     """Frames of ``views`` views -> ``folder/v{view}_f{frame:03d}.png`` + ``meta.json``, built aside and renamed.
 
     ``folder`` must not exist or be empty, unless ``overwrite`` (then it is replaced as a whole on close).
@@ -248,15 +241,6 @@ class PngFolderWriter:
     def abort(self) -> None:
         """Discard everything written."""
         shutil.rmtree(self.staging, ignore_errors=True)
-
-    def __enter__(self) -> "PngFolderWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def _as_source(clip: ClipSource | np.ndarray, fps: float | None) -> ClipSource:
