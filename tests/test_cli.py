@@ -215,3 +215,13 @@ def test_greyscale_real_clip_encodes(capsys, tmp_path):
     assert status == 0, err
     decoded = np.stack([f.rgb for f in __import__("mvcodec.api", fromlist=["x"]).decode_file(mvc)])
     assert decoded.shape == (4, 480, 752, 3)
+
+
+def test_codec_options_reach_the_codec(capsys, tmp_path, png_clip):
+    mvc = tmp_path / "fast.mvc"
+    encode(capsys, png_clip, mvc, "-O", "preset=fast")
+    status, out, _ = run_cli(capsys, "info", str(mvc), "--json")
+    assert json.loads(out)["header"]["codec_config"]["preset"] == "fast"
+    status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(tmp_path / "b.mvc"), "-O", "colour=blue")
+    assert_one_line_error(status, err, "colour")
+    assert not (tmp_path / "b.mvc").exists()

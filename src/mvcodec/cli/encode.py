@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from mvcodec.cli.options import add_input_options, open_input
+from mvcodec.cli.options import add_codec_options, add_input_options, open_input
 
 DEFAULT_CODEC = "x265"  # until a learned codec beats it on BENCHMARKS.md
 
@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--structure", choices=("ld", "ra", "intra"), default="ra",
                    help="coding structure: low delay, random access (default) or all intra")
     p.add_argument("--gop", type=int, default=32, help="intra period in frames (default 32)")
+    add_codec_options(p)
     p.add_argument("--report", help="write a JSON report (bytes, bpp, PSNR per view, seconds) measured by "
                                     "decoding the written file")
     p.set_defaults(run=run)
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from mvcodec.codecs import EncodeSettings, get_codec
     from mvcodec.atomic import atomic_write_text
 
-    codec = get_codec(args.codec)
+    codec = get_codec(args.codec, **dict(args.codec_options))
     quality = args.quality if args.quality is not None else codec.default_qualities[len(codec.default_qualities) // 2]
     settings = EncodeSettings(quality=quality, structure=args.structure, gop=args.gop)
     source = open_input(args)

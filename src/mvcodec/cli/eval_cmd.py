@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mvcodec.cli.options import add_input_options, name_list, number_list, open_input
+from mvcodec.cli.options import add_codec_options, add_input_options, name_list, number_list, open_input
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--structures", type=name_list, default=["ra"], help="ld, ra and/or intra (default ra)")
     p.add_argument("--gop", type=int, default=32, help="intra period (default 32)")
     p.add_argument("--out", required=True, help="output folder")
+    add_codec_options(p)
     p.set_defaults(run=run)
 
 
@@ -28,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
         if s not in ("ld", "ra", "intra"):
             raise InputError(f"unknown coding structure {s!r} (choose from ld, ra, intra)")
     source = open_input(args)
-    points = run_eval(source, args.codecs, args.out, args.structures, args.qualities, args.gop)
+    points = run_eval(source, args.codecs, args.out, args.structures, args.qualities, args.gop,
+                      codec_options=dict(args.codec_options))
     print(bd_table(points))
     print(f"results in {args.out}/results.json, {args.out}/bd_rate.md, {args.out}/rd.png")
     return 0

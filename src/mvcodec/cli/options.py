@@ -50,6 +50,20 @@ def name_list(text: str) -> list[str]:
     return names
 
 
+def key_value(text: str) -> tuple[str, str]:
+    """``"preset=slow"`` -> ("preset", "slow")."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def add_codec_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--codec-option", "-O", dest="codec_options", type=key_value, action="append", default=[],
+                   metavar="KEY=VALUE", help="a codec option, e.g. preset=slow, or encoder=/path/to/x265 for "
+                                             "mvhevc (repeatable; see `mvcodec codecs`)")
+
+
 def add_input_options(p: argparse.ArgumentParser) -> None:
     """Options that say how to read an input clip (see :func:`mvcodec.io.open_clip`)."""
     p.add_argument("input", help="PNG folder (v{view}_f{frame:03d}.png), manifest (.json/.yaml), a video, or .yuv")

@@ -49,14 +49,17 @@ class EvalPoint:
 
 def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.PathLike,
              structures: Sequence[str] = ("ra",), qualities: Sequence[float] | None = None,
-             gop: int = 32, progress: bool = True) -> list[EvalPoint]:
-    """Encode ``source`` with every codec x structure x quality, decode each file, write the reports."""
+             gop: int = 32, progress: bool = True, codec_options: dict[str, str] | None = None,
+             ) -> list[EvalPoint]:
+    """Encode ``source`` with every codec x structure x quality, decode each file, write the reports.
+
+    ``codec_options`` go to every codec (a codec ignores none silently: unknown options are its error)."""
     from mvcodec.eval.report import write_reports
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bitstreams").mkdir(exist_ok=True)
-    codecs = [get_codec(cid) for cid in codec_ids]
+    codecs = [get_codec(cid, **(codec_options or {})) for cid in codec_ids]
     for codec in codecs:
         reason = codec.unavailable_reason()
         if reason:
