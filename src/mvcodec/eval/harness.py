@@ -87,3 +87,12 @@ def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.Pat
                       json.dumps({"clip": clip, "points": [asdict(p) for p in points]}, indent=2) + "\n")
     write_reports(points, out)
     return points
+
+
+def load_results(path: str | os.PathLike) -> list[EvalPoint]:
+    """The points of a ``results.json`` written by :func:`run_eval` (to redraw tables and plots)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        return [EvalPoint(**p) for p in data["points"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a results.json of mvcodec eval ({exc})") from None

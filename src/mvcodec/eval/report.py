@@ -20,7 +20,7 @@ def group_series(points: Sequence) -> dict[str, list]:
 
 
 def bd_table(points: Sequence, metric: str = "psnr_rgb") -> str:
-    """Markdown: every series' RD points, and its BD-rate / BD-PSNR against the first series."""
+    """Markdown: every series' RD points, and its BD-rate / BD-PSNR against the first codec of its structure."""
     series = group_series(points)
     names = list(series)
     lines = [f"## RD points ({metric})", "", "| series | quality | bytes | bpp | PSNR-RGB | PSNR-Y | YUV-PSNR | "
@@ -29,23 +29,34 @@ def bd_table(points: Sequence, metric: str = "psnr_rgb") -> str:
         for p in series[name]:
             lines.append(f"| {name} | {p.quality:g} | {p.bytes} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.psnr_y:.2f} | "
                          f"{p.psnr_yuv:.2f} | {p.ms_ssim:.4f} | {p.encode_seconds:.1f} | {p.decode_seconds:.1f} |")
-    anchor = names[0]
-    lines += ["", f"## Bjontegaard deltas against {anchor} ({metric}, piecewise cubic)", "",
-              "| series | BD-rate | BD-PSNR | overlap PSNR (dB) | overlap bpp |", "|---|---|---|---|---|"]
-    ref = series[anchor]
-    for name in names[1:]:
-        test = series[name]
-        try:
-            r = bjontegaard([p.bpp for p in ref], [getattr(p, metric) for p in ref],
-                        [p.bpp for p in test], [getattr(p, metric) for p in test])
-        except InputError as exc:
-            lines.append(f"| {name} | n/a ({exc}) | | | |")
-            continue
-        lines.append(f"| {name} | {r.bd_rate_percent:+.2f}% | {r.bd_psnr_db:+.3f} dB | "
-                     f"{r.psnr_low:.2f}-{r.psnr_high:.2f} | {r.rate_low:.4f}-{r.rate_high:.4f} |")
+    lines += ["", f"## Bjontegaard deltas ({metric}, piecewise cubic)", "",
+              "Each series against the first codec's series of the same coding structure (that codec's own other "
+              "structures against its first one).", "",
+              "| series | anchor | BD-rate | BD-PSNR | overlap PSNR (dB) | overlap bpp |", "|---|---|---|---|---|---|"]
+    anchors: dict[str, str] = {}
+    for name in names:
+        anchors.setdefault(series[name][0].structure, name)
+    first = names[0]
+    for name in names:
+        anchor = anchors[series[name][0].structure]
+        if name == anchor and name != first:  # the anchor codec in another structure: against its first one
+            anchor = first
+        if name != anchor:
+            lines.append(bd_row(name, anchor, series[anchor], series[name], metric))
     lines.append("")
     lines.append("Negative BD-rate: fewer bits than the anchor for the same quality. bpp from the real file size.")
     return "\n".join(lines) + "\n"
+
+
+def bd_row(name: str, anchor: str, ref: Sequence, test: Sequence, metric: str) -> str:
+    """One markdown row: BD-rate and BD-PSNR of ``test`` against ``ref``, with the overlap range."""
+    try:
+        r = bjontegaard([p.bpp for p in ref], [getattr(p, metric) for p in ref],
+                        [p.bpp for p in test], [getattr(p, metric) for p in test])
+    except InputError as exc:
+        return f"| {name} | {anchor} | n/a ({exc}) | | | |"
+    return (f"| {name} | {anchor} | {r.bd_rate_percent:+.2f}% | {r.bd_psnr_db:+.3f} dB | "
+            f"{r.psnr_low:.2f}-{r.psnr_high:.2f} | {r.rate_low:.4f}-{r.rate_high:.4f} |")
 
 
 def plot_rd(points: Sequence, path: Path, metric: str = "psnr_rgb") -> None:

@@ -1,0 +1,5 @@
+"""Reusable network blocks shared by the learned models."""
+
+from mvcodec.layers.nerv import NervBlock
+
+__all__ = ["NervBlock"]
