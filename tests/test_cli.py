@@ -225,3 +225,35 @@ def test_codec_options_reach_the_codec(capsys, tmp_path, png_clip):
     status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(tmp_path / "b.mvc"), "-O", "colour=blue")
     assert_one_line_error(status, err, "colour")
     assert not (tmp_path / "b.mvc").exists()
+
+
+def test_interrupted_fit_leaves_no_output_and_resumes(capsys, tmp_path, png_clip, monkeypatch):
+    """Ctrl-C during an mv-mginr fit: no .mvc, a checkpoint, and --resume finishes the same encode."""
+    import mvcodec.train.inr_fit as inr_fit
+
+    mvc = tmp_path / "inr.mvc"
+    argv = ["encode", str(png_clip), "-o", str(mvc), "--codec", "mv-mginr", "--quality", "1",
+            "-O", "fit_epochs=3", "-O", "qat_epochs=1"]
+    real_save = inr_fit._save
+    calls = {"n": 0}
+
+    def save_then_interrupt(*args, **kwargs):
+        real_save(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(inr_fit, "_save", save_then_interrupt)
+    status, _, err = run_cli(capsys, *argv)
+    assert status == 130 and "--resume" in err
+    assert not mvc.exists() and not any(p.name.endswith(".mvc") for p in tmp_path.iterdir())
+    checkpoint = tmp_path / "inr.mvc.ckpt"
+    assert (checkpoint / "state.json").is_file()
+
+    monkeypatch.setattr(inr_fit, "_save", real_save)
+    status, _, err = run_cli(capsys, *argv, "--resume", str(checkpoint))
+    assert status == 0, err
+    assert mvc.exists() and not checkpoint.exists()
+
+    status, _, err = run_cli(capsys, *argv, "--resume", str(tmp_path / "nothing"))
+    assert_one_line_error(status, err, "no checkpoint to resume from")

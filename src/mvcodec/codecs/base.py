@@ -56,6 +56,7 @@ class Codec(ABC):
     default_qualities: ClassVar[tuple[float, ...]]
     quality_help: ClassVar[str]
     lossy_higher_quality_is: ClassVar[Literal["lower", "higher"]] = "lower"
+    resumable: ClassVar[bool] = False       # encoding is a long fit that takes options checkpoint= and resume=
 
     def __init__(self, **options: Any) -> None:
         self.options = options

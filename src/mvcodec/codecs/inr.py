@@ -101,6 +101,7 @@ class MvMgInrCodec(Codec):
     default_qualities = (1.0, 2.0, 3.0, 4.0, 5.0)  # cheapest first: the registry test fits rung 1
     quality_help = "rung of the size ladder 1..5 (grid channels and synthesis widths); higher = better"
     lossy_higher_quality_is = "higher"
+    resumable = True
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - _OPTIONS
