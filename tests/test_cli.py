@@ -257,3 +257,18 @@ def test_interrupted_fit_leaves_no_output_and_resumes(capsys, tmp_path, png_clip
 
     status, _, err = run_cli(capsys, *argv, "--resume", str(tmp_path / "nothing"))
     assert_one_line_error(status, err, "no checkpoint to resume from")
+
+
+def test_eval_codes_a_structure_independent_codec_once(capsys, tmp_path, png_clip):
+    out = tmp_path / "ev"
+    status, _, err = run_cli(capsys, "eval", str(png_clip), "--codecs", "x265,mv-mginr", "--structures", "ld,ra",
+                             "--qualities", "1,2", "--gop", "4", "--out", str(out),
+                             "-O", "mv-mginr:fit_epochs=2", "-O", "mv-mginr:qat_epochs=1", "-O", "x265:preset=fast")
+    assert status == 0, err
+    points = json.loads((out / "results.json").read_text())["points"]
+    inr = [p for p in points if p["codec"] == "mv-mginr"]
+    assert sorted(p["series"] for p in inr) == ["mv-mginr/ld", "mv-mginr/ld", "mv-mginr/ra", "mv-mginr/ra"]
+    assert len({p["file"] for p in inr}) == 2  # one fit per quality, shared by both structures
+    assert len(list((out / "bitstreams").glob("mv-mginr_*.mvc"))) == 2
+    table = (out / "bd_rate.md").read_text()
+    assert "| mv-mginr/ra | x265/ra |" in table

@@ -37,10 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from mvcodec.api import encode_file, measure_file
     from mvcodec.codecs import EncodeSettings, get_codec
+    from mvcodec.codecs.base import options_for
     from mvcodec.atomic import atomic_write_text
     from mvcodec.errors import InputError
 
-    options = dict(args.codec_options)
+    options = options_for(args.codec, dict(args.codec_options))
     options.update({k: v for k, v in (("preset", args.preset), ("device", args.device)) if v is not None})
     codec = get_codec(args.codec, **options)
     checkpoint = None

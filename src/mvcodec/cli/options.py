@@ -60,8 +60,8 @@ def key_value(text: str) -> tuple[str, str]:
 
 def add_codec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec-option", "-O", dest="codec_options", type=key_value, action="append", default=[],
-                   metavar="KEY=VALUE", help="a codec option, e.g. preset=slow, or encoder=/path/to/x265 for "
-                                             "mvhevc (repeatable; see `mvcodec codecs`)")
+                   metavar="KEY=VALUE", help="a codec option, e.g. preset=slow, encoder=/path/to/x265 for mvhevc, "
+                                             "or CODEC:KEY=VALUE for one codec of an eval (repeatable)")
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:

@@ -56,6 +56,7 @@ class Codec(ABC):
     default_qualities: ClassVar[tuple[float, ...]]
     quality_help: ClassVar[str]
     lossy_higher_quality_is: ClassVar[Literal["lower", "higher"]] = "lower"
+    uses_structure: ClassVar[bool] = True   # False: the bytes do not depend on structure/gop (e.g. an INR)
     resumable: ClassVar[bool] = False       # encoding is a long fit that takes options checkpoint= and resume=
 
     def __init__(self, **options: Any) -> None:
@@ -117,6 +118,18 @@ def get_codec(codec_id: str, **options: Any) -> Codec:
     except KeyError:
         raise CodecError(f"unknown codec {codec_id!r} (known: {', '.join(sorted(_REGISTRY))})") from None
     return cls(**options)
+
+
+def options_for(codec_id: str, options: dict[str, str]) -> dict[str, str]:
+    """The options meant for ``codec_id``: unprefixed ones, and ``codec_id:key`` ones without the prefix."""
+    out = {}
+    for key, value in options.items():
+        target, sep, name = key.rpartition(":")
+        if not sep:
+            out[key] = value
+        elif target == codec_id:
+            out[name] = value
+    return out
 
 
 def _load_builtin_codecs() -> None:

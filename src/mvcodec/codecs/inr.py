@@ -102,6 +102,7 @@ class MvMgInrCodec(Codec):
     quality_help = "rung of the size ladder 1..5 (grid channels and synthesis widths); higher = better"
     lossy_higher_quality_is = "higher"
     resumable = True
+    uses_structure = False
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - _OPTIONS

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from mvcodec.api import encode_file, measure_file
 from mvcodec.atomic import atomic_write_text
 from mvcodec.codecs import EncodeSettings, get_codec
+from mvcodec.codecs.base import options_for
 from mvcodec.errors import CodecError, InputError
 from mvcodec.io.clip import ClipSource
 
@@ -53,13 +54,16 @@ def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.Pat
              ) -> list[EvalPoint]:
     """Encode ``source`` with every codec x structure x quality, decode each file, write the reports.
 
-    ``codec_options`` go to every codec (a codec ignores none silently: unknown options are its error)."""
+    ``codec_options``: ``{"key": v}`` goes to every codec, ``{"codec-id:key": v}`` to that codec only (an option
+    a codec does not know is an error, never ignored).  A codec whose output does not depend on the coding
+    structure (``Codec.uses_structure`` false, e.g. an INR) is encoded once per quality and measured once; that
+    point appears in every structure's series, so it is compared with every anchor."""
     from mvcodec.eval.report import write_reports
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bitstreams").mkdir(exist_ok=True)
-    codecs = [get_codec(cid, **(codec_options or {})) for cid in codec_ids]
+    codecs = [get_codec(cid, **options_for(cid, codec_options or {})) for cid in codec_ids]
     for codec in codecs:
         reason = codec.unavailable_reason()
         if reason:
@@ -71,13 +75,17 @@ def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.Pat
     info = source.info
     points: list[EvalPoint] = []
     bar = tqdm(jobs, desc="eval", unit="point", disable=None if progress else True)
+    measured: dict[tuple[str, str, float], tuple] = {}
     for codec, structure, quality in bar:
         series = f"{codec.id}/{structure}"
         bar.set_postfix_str(f"{series} q={quality:g}")
-        settings = EncodeSettings(quality=quality, structure=structure, gop=gop)  # type: ignore[arg-type]
-        path = out / "bitstreams" / f"{codec.id}_{structure}_q{quality:g}.mvc"
-        enc = encode_file(source, codec, settings, path)
-        m = measure_file(source, path)
+        coded_as = structure if codec.uses_structure else structures[0]
+        key = (codec.id, coded_as, quality)
+        if key not in measured:
+            settings = EncodeSettings(quality=quality, structure=coded_as, gop=gop)  # type: ignore[arg-type]
+            path = out / "bitstreams" / f"{codec.id}_{coded_as}_q{quality:g}.mvc"
+            measured[key] = (path, encode_file(source, codec, settings, path), measure_file(source, path))
+        path, enc, m = measured[key]
         points.append(EvalPoint(series, codec.id, structure, quality, str(path.relative_to(out)), enc.bytes,
                                 enc.bpp, m.psnr_rgb, m.psnr_y, m.psnr_yuv, m.ms_ssim, m.per_view,
                                 enc.encode_seconds, m.decode_seconds, enc.extra))
