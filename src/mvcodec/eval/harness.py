@@ -49,7 +49,8 @@ class EvalPoint:
 
 
 def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.PathLike,
-             structures: Sequence[str] = ("ra",), qualities: Sequence[float] | None = None,
+             structures: Sequence[str] = ("ra",),
+             qualities: Sequence[float] | dict[str, Sequence[float]] | None = None,
              gop: int = 32, progress: bool = True, codec_options: dict[str, str] | None = None,
              ) -> list[EvalPoint]:
     """Encode ``source`` with every codec x structure x quality, decode each file, write the reports.
@@ -70,8 +71,15 @@ def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.Pat
             raise CodecError(f"codec {codec.id} is unavailable: {reason}")
     if len(set(codec_ids)) != len(codec_ids):
         raise InputError(f"codec list {list(codec_ids)} repeats a codec")
-    jobs = [(codec, structure, q) for codec in codecs for structure in structures
-            for q in (qualities if qualities is not None else codec.default_qualities)]
+    def ladder(codec) -> Sequence[float]:
+        if isinstance(qualities, dict):
+            unknown = set(qualities) - set(codec_ids)
+            if unknown:
+                raise InputError(f"qualities given for codecs not evaluated: {', '.join(sorted(unknown))}")
+            return qualities.get(codec.id, codec.default_qualities)
+        return codec.default_qualities if qualities is None else qualities
+
+    jobs = [(codec, structure, q) for codec in codecs for structure in structures for q in ladder(codec)]
     info = source.info
     points: list[EvalPoint] = []
     bar = tqdm(jobs, desc="eval", unit="point", disable=None if progress else True)
