@@ -314,3 +314,20 @@ def test_categorical_rejects_corrupt_headers() -> None:
     for bad in [b"", b"\x03\x01\x01", b"\x02\x00\x00", b"\x80"]:
         with pytest.raises(BitstreamError):
             CategoricalModel.from_bytes(bad)
+
+
+def test_huffman_code_lengths_are_optimal_prefix_codes():
+    from mvcodec.entropy import huffman_bits, huffman_code_lengths
+
+    # the textbook example: counts 45,13,12,16,9,5 -> lengths 1,3,3,3,4,4 (224 bits for 100 symbols)
+    lengths = huffman_code_lengths(np.array([45, 13, 12, 16, 9, 5]))
+    assert lengths.tolist() == [1, 3, 3, 3, 4, 4]
+    assert (2.0 ** -lengths.astype(float)).sum() == 1.0  # Kraft equality: a complete prefix code
+    assert huffman_code_lengths(np.array([0, 7, 0])).tolist() == [0, 1, 0]
+    symbols = np.repeat(np.arange(6), [45, 13, 12, 16, 9, 5])
+    assert huffman_bits(symbols, 6) == 224
+    # ANS comes closer to the entropy than Huffman on a skewed source
+    rng = np.random.default_rng(1)
+    skewed = rng.choice(4, size=20000, p=[0.9, 0.05, 0.03, 0.02])
+    model = CategoricalModel.from_symbols(skewed, 4)
+    assert 8 * len(model.encode(skewed)) < huffman_bits(skewed, 4)

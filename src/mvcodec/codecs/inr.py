@@ -172,6 +172,7 @@ class MvMgInrCodec(Codec):
                 "fit_seconds": result.seconds, "fit_psnr": result.psnr, "resumed_from_epoch": result.start_epoch,
                 "parameters": cfg.parameter_count(), "sparsity": 1 - kept / max(1, total),
                 "estimated_bits": est["total_bits"], "estimated_symbol_bits": est["symbol_bits"],
+                "huffman_symbol_bits": est["huffman_symbol_bits"],
                 "real_bits": 8 * len(payload), "psnr_rgb_encoder": float(np.mean(per_view)),
                 "psnr_rgb_encoder_per_view": per_view,
                 "reconstruction_sha256": hashlib.sha256(pictures.tobytes()).hexdigest()}

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mvcodec.entropy import CategoricalModel
+from mvcodec.entropy import CategoricalModel, huffman_bits
 from mvcodec.errors import BitstreamError
 
 BITS = 8
@@ -130,7 +130,9 @@ def estimate_bits(coded: CodedWeights) -> dict[str, float]:
     models = [(_model(mask, 2), mask)] + [(_model(v, ALPHABET), v) for v in values.values()]
     symbol_bits = sum(m.estimate_bits(s) for m, s in models)
     side_bits = 8 * (sum(len(m.to_bytes()) + 8 for m, _ in models) + 4 * len(coded.scales))
-    return {"symbol_bits": symbol_bits, "side_bits": float(side_bits), "total_bits": symbol_bits + side_bits}
+    huffman = sum(huffman_bits(s, m.alphabet_size) for m, s in models)  # the design's coder, for comparison
+    return {"symbol_bits": symbol_bits, "side_bits": float(side_bits), "total_bits": symbol_bits + side_bits,
+            "huffman_symbol_bits": float(huffman)}
 
 
 def _put(out: bytearray, data: bytes) -> None:

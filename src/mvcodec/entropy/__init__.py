@@ -23,6 +23,7 @@ from mvcodec.entropy.coder import decode_indexed, encode_indexed, estimate_index
 from mvcodec.entropy.conditional import GaussianConditional, IndexedConditional, LaplaceConditional
 from mvcodec.entropy.distributions import GAUSSIAN, LAPLACE, Distribution
 from mvcodec.entropy.factorized import EntropyBottleneck
+from mvcodec.entropy.huffman import huffman_bits, huffman_code_lengths
 from mvcodec.entropy.quantize import QuantizeMode, dequantize, lower_bound, quantize, to_symbols
 from mvcodec.entropy.tables import PRECISION, PmfTables, ScaleTable, conditional_tables, quantize_pmf
 
@@ -44,6 +45,8 @@ __all__ = [
     "dequantize",
     "encode_indexed",
     "estimate_indexed_bits",
+    "huffman_bits",
+    "huffman_code_lengths",
     "lower_bound",
     "quantize",
     "quantize_pmf",
