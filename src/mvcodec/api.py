@@ -4,6 +4,7 @@
 
     source --encode_file(source, codec, settings, path)--> PATH.mvc  (atomic: .PATH.mvc.partial, then renamed)
     PATH.mvc --decode_file(path, views, frames)--> iterator of DecodedFrame
+    PATH.mvc --decode_file(..., skip_damaged=True)--> DecodedFrame | Skipped (frames lost to a damaged packet)
     (source, PATH.mvc) --measure_file--> bytes, bpp, PSNR-RGB/Y/YUV, MS-SSIM per view: always from the file
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mvcodec.bitstream import GLOBAL_VIEW, MvcHeader, MvcReader, MvcWriter
-from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, get_codec
+from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, get_codec
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource
 from mvcodec.metrics import MetricAccumulator, bpp
@@ -146,17 +147,38 @@ def parse_frames(frames: range | None, count: int) -> range:
 
 
 def decode_file(path: str | os.PathLike, views: Sequence[int] | None = None,
-                frames: range | None = None) -> Iterator[DecodedFrame]:
-    """Decode ``frames`` of ``views`` from ``path``, reading only the packets they depend on."""
+                frames: range | None = None, skip_damaged: bool = False) -> Iterator[DecodedFrame | Skipped]:
+    """Decode ``frames`` of ``views`` from ``path``, reading only the packets they depend on.
+
+    Yields every requested frame exactly once, by view then frame.  A damaged packet is a BitstreamError; with
+    ``skip_damaged`` the frames that depend on it come as one :class:`Skipped` each run instead.  The codec's
+    output is checked against this contract (shape, order, nothing missing or repeated)."""
     reader, codec = open_decoder(path)
     with reader:
         h = reader.header
         wanted_views, wanted_frames = parse_views(views, h.views), parse_frames(frames, h.frames)
-        for frame in codec.decode(reader, wanted_views, wanted_frames):
-            if frame.rgb.shape != (h.height, h.width, 3) or frame.rgb.dtype != np.uint8:
-                raise BitstreamError(f"{path}: decoded frame has shape {frame.rgb.shape}, expected "
+        expected = [(v, t) for v in wanted_views for t in wanted_frames]
+        pos = 0
+        for item in codec.decode(reader, wanted_views, wanted_frames, skip_damaged=skip_damaged):
+            if isinstance(item, Skipped):
+                covered = [(item.view, t) for t in item.frames]
+                if not skip_damaged or not covered or expected[pos:pos + len(covered)] != covered:
+                    raise BitstreamError(f"{path}: the decoder skipped view {item.view} frames "
+                                         f"{item.frames.start}:{item.frames.stop} out of order")
+                pos += len(covered)
+                yield item
+                continue
+            if pos >= len(expected) or (item.view, item.frame) != expected[pos]:
+                raise BitstreamError(f"{path}: the decoder produced view {item.view} frame {item.frame} out of "
+                                     "order or twice (corrupted file)")
+            if item.rgb.shape != (h.height, h.width, 3) or item.rgb.dtype != np.uint8:
+                raise BitstreamError(f"{path}: decoded frame has shape {item.rgb.shape}, expected "
                                      f"{(h.height, h.width, 3)}")
-            yield frame
+            pos += 1
+            yield item
+        if pos != len(expected):
+            v, t = expected[pos]
+            raise BitstreamError(f"{path}: the decoder stopped before view {v} frame {t} (file is incomplete)")
 
 
 class _SourceWindow:

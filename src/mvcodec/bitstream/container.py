@@ -56,6 +56,15 @@ class PacketEntry:
         return range(self.first_frame, self.first_frame + self.frame_count)
 
 
+class DamagedPacket(BitstreamError):
+    """A packet whose bytes fail the container's checks (cut short, length/CRC disagreeing with the index, CRC
+    mismatch).  ``entry`` says which (view, frames) it held, so a decoder can skip what depends on it."""
+
+    def __init__(self, message: str, entry: PacketEntry) -> None:
+        super().__init__(message)
+        self.entry = entry
+
+
 def crc32(data: bytes) -> int:
     return zlib.crc32(data) & 0xFFFFFFFF
 
@@ -111,6 +120,10 @@ class MvcWriter(CloseOnSuccess):
             self._file = None
         self._atomic.abort()
 
+
+
+def _view_name(view: int) -> str:
+    return "(all views)" if view == GLOBAL_VIEW else str(view)
 
 
 class MvcReader:
@@ -182,22 +195,22 @@ class MvcReader:
         self.entries: list[PacketEntry] = entries
 
     def read_packet(self, entry: PacketEntry) -> bytes:
-        """The payload of ``entry``, after checking its length and CRC32."""
+        """The payload of ``entry``, after checking its length and CRC32 (a failure is :class:`DamagedPacket`)."""
+        unit = f"packet of view {_view_name(entry.view)}, frames {entry.first_frame}:" \
+               f"{entry.first_frame + entry.frame_count}"
+        where = f"{self.path}: {unit}"
         self._file.seek(entry.offset)
         head = self._file.read(_PACKET_HEAD.size)
         if len(head) < _PACKET_HEAD.size:
-            raise BitstreamError(f"{self.path}: packet of view {entry.view} frame {entry.first_frame} is cut short")
+            raise DamagedPacket(f"{where} is cut short", entry)
         length, crc = _PACKET_HEAD.unpack(head)
         if length != entry.length or crc != entry.crc:
-            raise BitstreamError(
-                f"{self.path}: packet of view {entry.view} frame {entry.first_frame} disagrees with the index")
+            raise DamagedPacket(f"{where} disagrees with the index (corrupted length or CRC field)", entry)
         payload = self._file.read(length)
         if len(payload) != length:
-            raise BitstreamError(f"{self.path}: packet of view {entry.view} frame {entry.first_frame} is cut short")
+            raise DamagedPacket(f"{where} is cut short", entry)
         if crc32(payload) != crc:
-            raise BitstreamError(
-                f"{self.path}: CRC mismatch in the packet of view {entry.view}, frames "
-                f"{entry.first_frame}:{entry.first_frame + entry.frame_count} (data corrupted)")
+            raise DamagedPacket(f"{self.path}: CRC mismatch in the {unit} (data corrupted)", entry)
         self.packets_read += 1
         return payload
 

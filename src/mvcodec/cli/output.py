@@ -1,7 +1,8 @@
 """Where ``mvcodec decode`` puts decoded frames: a PNG folder or one Y4M per view, written atomically.
 
 PNG: ``OUTDIR/v{view}_f{frame:03d}.png`` with the file's own view and frame numbers, built in a staging folder
-and renamed into place when complete (:class:`mvcodec.io.PngFolderWriter`).  Y4M: ``OUTDIR/v{view}.y4m``, each
+and renamed into place when complete (:class:`mvcodec.io.PngFolderWriter`); frames skipped because of a damaged
+packet (``decode --skip-damaged``) have no file and are listed under ``skipped`` in ``meta.json``.  Y4M: ``OUTDIR/v{view}.y4m``, each
 file written under a temporary name and renamed when its last frame is in (:class:`mvcodec.io.Y4mWriter`).
 """
 
@@ -43,6 +44,13 @@ class DecodedOutput:
             self.png.write(self.slot[view], rgb)
         else:
             self.y4m[view].write(rgb)
+
+    def skip(self, view: int, count: int, reason: str) -> None:
+        """``count`` frames of file view ``view`` that could not be decoded: a gap listed in ``meta.json`` (PNG
+        only; a Y4M stream cannot hold a gap)."""
+        if self.png is None:
+            raise InputError("a Y4M output cannot hold skipped frames: decode with --format png")
+        self.png.skip(self.slot[view], count, reason)
 
     def __enter__(self) -> "DecodedOutput":
         return self

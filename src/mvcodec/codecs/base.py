@@ -4,6 +4,8 @@ A codec turns a :class:`~mvcodec.io.clip.ClipSource` into packets of a ``.mvc`` 
 
     source --encode(source, settings, writer)--> MvcWriter (header already written by encode_file)
     MvcReader --decode(reader, views, frames)--> iterator of DecodedFrame (view, frame, RGB HxWx3)
+    MvcReader --decode(..., skip_damaged=True)--> DecodedFrame | Skipped(view, frames, reason)
+                (a damaged packet costs exactly the frames that depend on it; the rest still decodes)
 
 Every codec registers under a frozen id (``@register``), written into every file it makes and never derived
 from ordering.  The header's ``codec_config`` and ``weights_sha256`` are enough to rebuild the decoder.
@@ -48,6 +50,17 @@ class DecodedFrame:
     rgb: np.ndarray  # (H, W, 3) uint8
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """Frames ``frames`` of ``view`` were not decoded because a packet they depend on is damaged (``reason``:
+    one line naming the packet).  Yielded in place of those frames, in the same order, by
+    ``Codec.decode(..., skip_damaged=True)``."""
+
+    view: int
+    frames: range
+    reason: str
+
+
 class Codec(ABC):
     """Base class of every codec in the registry."""
 
@@ -82,9 +95,15 @@ class Codec(ABC):
         """Write the packets of ``source`` to ``writer``.  Returns extra report entries (e.g. estimated bits)."""
 
     @abstractmethod
-    def decode(self, reader: MvcReader, views: Sequence[int], frames: range) -> Iterator[DecodedFrame]:
+    def decode(self, reader: MvcReader, views: Sequence[int], frames: range, skip_damaged: bool = False,
+               ) -> Iterator[DecodedFrame | Skipped]:
         """Decode ``frames`` of ``views`` reading only the packets they depend on; yields every requested frame
-        exactly once (order: by view, then by frame)."""
+        exactly once (order: by view, then by frame).
+
+        A damaged packet (a :class:`~mvcodec.bitstream.DamagedPacket` from ``reader.read_packet``, or a payload
+        the codec's own decoder rejects) is a :class:`BitstreamError`; with ``skip_damaged`` the codec instead
+        yields one :class:`Skipped` for the frames of each view that depend on it, in their place, and goes on.
+        Errors that are not about one packet (a malformed header) are raised either way."""
 
     def check_decodable(self, header: MvcHeader) -> None:
         """Raise :class:`BitstreamError` if this installation cannot decode a file with ``header``."""

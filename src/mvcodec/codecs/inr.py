@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from mvcodec.bitstream import GLOBAL_VIEW, MvcReader, MvcWriter
-from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, register
+from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
 from mvcodec.codecs.inr_payload import CodedWeights, estimate_bits, pack_weights, unpack_weights
 from mvcodec.errors import BitstreamError, InputError
 from mvcodec.io.clip import ClipSource
@@ -179,22 +179,58 @@ class MvMgInrCodec(Codec):
 
     # ------------------------------------------------------------------------------------- decode
 
-    def decode(self, reader: MvcReader, views: Sequence[int], frames: range) -> Iterator[DecodedFrame]:
+    def decode(self, reader: MvcReader, views: Sequence[int], frames: range, skip_damaged: bool = False,
+               ) -> Iterator[DecodedFrame | Skipped]:
+        """Every frame depends on the one weights packet: if it is damaged, nothing decodes (with
+        ``skip_damaged``: one :class:`Skipped` per view covering all of ``frames``)."""
         h = reader.header
         if h.codec_id != self.id:
             raise BitstreamError(f"file was made by codec {h.codec_id!r}, not {self.id!r}")
         arch = InrArch.from_json(h.codec_config.get("arch"))
         cfg = inr_config(arch, h.views, h.frames, h.height, h.width)
+        check_render_size(cfg)
         entries = reader.select(view=GLOBAL_VIEW, kind=WEIGHTS_PACKET)
         if len(entries) != 1:
             raise BitstreamError(f"mv-mginr file has {len(entries)} weights packets (expected 1)")
         shapes = _cfg_shapes(cfg)
-        model = decoder_network(cfg, unpack_weights(reader.read_packet(entries[0]), shapes))
+        try:
+            model = decoder_network(cfg, unpack_weights(reader.read_packet(entries[0]), shapes))
+        except BitstreamError as exc:
+            if not skip_damaged:
+                raise
+            for v in views:
+                yield Skipped(v, frames, f"{exc} (every frame depends on the weights packet)")
+            return
         for v in views:
             for t in frames:
                 with deterministic():
                     picture = render_frames(model, [(v, t)])[0]
                 yield DecodedFrame(v, t, picture)
+
+
+# Rendering one frame holds a few activation tensors at the block's output size; a header whose picture would
+# need more than this is refused before the network is built (a 16384 x 16384 header would need ~60 GiB).
+MAX_RENDER_BYTES = 8 << 30
+
+
+def render_bytes(cfg: InrConfig) -> int:
+    """Estimated peak bytes of activations to render one frame: per block about four float32 tensors of its
+    output (convolution before the pixel shuffle, shuffle, activation, up-sampled grid embedding) plus the
+    input."""
+    h, w = cfg.grid_h, cfg.grid_w
+    peak, c_in = 0, cfg.latent_channels
+    for s, c in zip(cfg.scales, cfg.widths):
+        h, w = h * s, w * s
+        peak = max(peak, 4 * h * w * (4 * c + c_in // (s * s) + 3))
+        c_in = c
+    return peak
+
+
+def check_render_size(cfg: InrConfig) -> None:
+    need = render_bytes(cfg)
+    if need > MAX_RENDER_BYTES:
+        raise BitstreamError(f"mv-mginr: rendering a {cfg.width}x{cfg.height} picture would need about "
+                             f"{need / 2**30:.1f} GiB (at most {MAX_RENDER_BYTES / 2**30:.0f} GiB)")
 
 
 def _shapes(model: torch.nn.Module) -> dict[str, tuple[int, ...]]:

@@ -37,12 +37,12 @@ from tempfile import TemporaryDirectory
 from typing import Any, Iterator, Sequence
 
 from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter
-from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, register
+from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
 from mvcodec.codecs.ffmpeg_tools import (crop_planes, ffmpeg_missing, pack_frames, pad_planes, padded_size,
                                          run_tool, tool_timeout)
-from mvcodec.codecs.simulcast import (HEVC_LADDER, PAD_MINIMUM, PAD_MULTIPLE, decode_stream, packets_covering,
-                                      prepare_decode)
-from mvcodec.errors import CodecError, InputError
+from mvcodec.codecs.simulcast import (HEVC_LADDER, PAD_MINIMUM, PAD_MULTIPLE, decode_stream, overlap,
+                                      packets_covering, prepare_decode)
+from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource
 from mvcodec.io.colour import rgb_to_yuv420, yuv420_to_rgb
 
@@ -181,7 +181,8 @@ class MvHevcCodec(Codec):
 
     # ------------------------------------------------------------------------------------- decode
 
-    def decode(self, reader: MvcReader, views: Sequence[int], frames: range) -> Iterator[DecodedFrame]:
+    def decode(self, reader: MvcReader, views: Sequence[int], frames: range, skip_damaged: bool = False,
+               ) -> Iterator[DecodedFrame | Skipped]:
         header = reader.header
         cfg, hp, wp = prepare_decode(self.id, header, views, frames)
         for view in views:
@@ -189,11 +190,18 @@ class MvHevcCodec(Codec):
             paired = base + 1 < header.views
             kind, layer = (KIND_PAIR, view - base) if paired else (KIND_SINGLE, 0)
             for entry in packets_covering(reader, base if paired else view, frames, kind=kind):
-                payload = reader.read_packet(entry)
-                planes = decode_stream(payload, cfg, hp, wp, entry.frame_count,
-                                       f"mvhevc: decoding view {view} frames {entry.first_frame}:"
-                                       f"{entry.frames.stop}", select=view_select(layer) if paired else ())
-                for i, frame in enumerate(entry.frames):
-                    if frame in frames:
-                        rgb = yuv420_to_rgb(*crop_planes(planes[i], header.height, header.width))
-                        yield DecodedFrame(view, frame, rgb)
+                wanted = overlap(entry.frames, frames)
+                try:
+                    payload = reader.read_packet(entry)
+                    planes = decode_stream(payload, cfg, hp, wp, entry.frame_count,
+                                           f"mvhevc: decoding view {view} frames {entry.first_frame}:"
+                                           f"{entry.frames.stop}", select=view_select(layer) if paired else ())
+                except BitstreamError as exc:
+                    if not skip_damaged:
+                        raise
+                    yield Skipped(view, wanted, str(exc))
+                    continue
+                for frame in wanted:
+                    rgb = yuv420_to_rgb(*crop_planes(planes[frame - entry.first_frame], header.height,
+                                                     header.width))
+                    yield DecodedFrame(view, frame, rgb)

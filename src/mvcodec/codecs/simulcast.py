@@ -52,7 +52,7 @@ from typing import Any, ClassVar, Iterator, Mapping, Sequence
 import numpy as np
 
 from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter, PacketEntry
-from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, register
+from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
 from mvcodec.codecs.ffmpeg_tools import (CHROMA_CENTER, COLOUR_TAGS, crop_planes, ffmpeg_missing,
                                          ffmpeg_version, pack_frames, pad_planes, padded_size, run_ffmpeg,
                                          tool_timeout, unpack_frames)
@@ -242,19 +242,32 @@ class FfmpegSimulcastCodec(Codec):
 
     # ------------------------------------------------------------------------------------- decode
 
-    def decode(self, reader: MvcReader, views: Sequence[int], frames: range) -> Iterator[DecodedFrame]:
+    def decode(self, reader: MvcReader, views: Sequence[int], frames: range, skip_damaged: bool = False,
+               ) -> Iterator[DecodedFrame | Skipped]:
         header = reader.header
         cfg, hp, wp = prepare_decode(self.id, header, views, frames)
         for view in views:
             for entry in packets_covering(reader, view, frames):
-                payload = reader.read_packet(entry)
-                planes = decode_stream(payload, cfg, hp, wp, entry.frame_count,
-                                       f"{self.id}: decoding view {view} frames {entry.first_frame}:"
-                                       f"{entry.frames.stop}")
-                for i, frame in enumerate(entry.frames):
-                    if frame in frames:
-                        rgb = yuv420_to_rgb(*crop_planes(planes[i], header.height, header.width))
-                        yield DecodedFrame(view, frame, rgb)
+                wanted = overlap(entry.frames, frames)
+                try:
+                    payload = reader.read_packet(entry)
+                    planes = decode_stream(payload, cfg, hp, wp, entry.frame_count,
+                                           f"{self.id}: decoding view {view} frames {entry.first_frame}:"
+                                           f"{entry.frames.stop}")
+                except BitstreamError as exc:
+                    if not skip_damaged:
+                        raise
+                    yield Skipped(view, wanted, str(exc))
+                    continue
+                for frame in wanted:
+                    rgb = yuv420_to_rgb(*crop_planes(planes[frame - entry.first_frame], header.height,
+                                                     header.width))
+                    yield DecodedFrame(view, frame, rgb)
+
+
+def overlap(a: range, b: range) -> range:
+    """The frames of ``a`` that are also in ``b`` (both step 1)."""
+    return range(max(a.start, b.start), max(max(a.start, b.start), min(a.stop, b.stop)))
 
 
 def decode_stream(payload: bytes, cfg: Mapping[str, Any], height: int, width: int, count: int, what: str,
@@ -266,7 +279,12 @@ def decode_stream(payload: bytes, cfg: Mapping[str, Any], height: int, width: in
     picture count other than ``count`` is a :class:`BitstreamError`.
     """
     pix_fmt = "yuv420p" if cfg["bit_depth"] == 8 else "yuv420p10le"
-    args = ["-threads", "1", "-c:v", cfg["decoder"], "-f", cfg["container"], "-i", "pipe:0", *select,
+    # The output is bounded by the header, not by the stream: pictures much larger than the coded size are
+    # refused by the decoder (-max_pixels; decoders allocate block-aligned pictures, hence the margin), and at
+    # most count + 1 pictures come out (one more than expected shows a miscount).
+    aligned = lambda n: -(-n // 128) * 128 + 128  # noqa: E731
+    args = ["-threads", "1", "-max_pixels", str(aligned(height) * aligned(width)), "-c:v", cfg["decoder"], "-f", cfg["container"],
+            "-i", "pipe:0", *select, "-frames:v", str(count + 1),
             "-f", "rawvideo", "-pix_fmt", pix_fmt, "-fps_mode", "passthrough", "pipe:1"]
     raw = run_ffmpeg(args, what, stdin=payload, error=BitstreamError,
                      timeout=tool_timeout(count, height, width, base=30.0, per_frame_mpx=2.0))
@@ -325,11 +343,14 @@ def check_request(header: MvcHeader, views: Sequence[int], frames: range) -> Non
 
 def packets_covering(reader: MvcReader, view: int, frames: range, kind: int | None = None,
                      ) -> list[PacketEntry]:
-    """The packets of ``view`` overlapping ``frames``, by first frame; a frame no packet holds is a
-    :class:`BitstreamError`."""
+    """The packets of ``view`` overlapping ``frames``, by first frame; a frame no packet holds, or held by two
+    packets, is a :class:`BitstreamError`."""
     entries = sorted(reader.select(view=view, frames=frames, kind=kind), key=lambda e: e.first_frame)
-    held = set()
+    held: set[int] = set()
     for e in entries:
+        if e.frame_count == 0 or held.intersection(e.frames):
+            raise BitstreamError(f"packets of view {view} overlap or are empty at frame {e.first_frame} "
+                                 "(corrupted index)")
         held.update(e.frames)
     missing = [f for f in frames if f not in held]
     if missing:

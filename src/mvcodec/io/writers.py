@@ -185,6 +185,7 @@ class PngFolderWriter(CloseOnSuccess):
         if len(self.view_names) != views or (self.cameras is not None and len(self.cameras) != views):
             raise InputError(f"{self.folder}: view names or cameras do not match the {views} views")
         self.counts = [0] * views
+        self.skipped: list[dict] = []  # gaps: {"view", "frames": [first, stop), "reason"} in file numbers
         self.size: tuple[int, int] | None = None
         self.staging = self.folder.with_name(f".{self.folder.name}.partial")
         shutil.rmtree(self.staging, ignore_errors=True)  # left by an interrupted write
@@ -204,6 +205,15 @@ class PngFolderWriter(CloseOnSuccess):
         Image.fromarray(frame).save(name, format="PNG", compress_level=self.compress_level)
         self.counts[view] += 1
 
+    def skip(self, view: int, count: int, reason: str) -> None:
+        """Leave a gap of ``count`` frames in ``view`` (frames that could not be decoded); no PNG files are
+        written for them and ``meta.json`` lists them under ``skipped`` with ``reason``."""
+        if not 0 <= view < self.views:
+            raise InputError(f"{self.folder}: view {view} does not exist ({self.views} views)")
+        first = self.first_frame + self.counts[view]
+        self.skipped.append({"view": self.view_ids[view], "frames": [first, first + count], "reason": reason})
+        self.counts[view] += count
+
     def write_step(self, frames: np.ndarray) -> None:
         """Append one frame of every view: (V, H, W, 3)."""
         if len(frames) != self.views:
@@ -213,12 +223,15 @@ class PngFolderWriter(CloseOnSuccess):
 
     def close(self) -> Path:
         """Write ``meta.json`` and rename the folder into place; returns the folder."""
-        if len(set(self.counts)) != 1 or self.counts[0] == 0:
+        if len(set(self.counts)) != 1 or self.counts[0] == 0 or self.size is None:
             self.abort()
-            raise InputError(f"{self.folder}: views got different or zero frame counts {self.counts}")
+            raise InputError(f"{self.folder}: views got different or zero frame counts {self.counts}"
+                             + (" (every frame was skipped)" if self.size is None and self.counts[0] else ""))
         H, W = self.size
         meta = {"views": self.views, "frames": self.counts[0], "width": W, "height": H, "fps": self.fps,
                 "view_names": self.view_names}
+        if self.skipped:  # a folder with gaps: these files are absent on purpose
+            meta["skipped"] = self.skipped
         if self.first_frame or self.view_ids != list(range(self.views)):
             meta.update(first_frame=self.first_frame, view_ids=self.view_ids)
         if self.cameras is not None:

@@ -1,0 +1,100 @@
+"""MV-MGINR (codec ``mv-mginr``) on the project's real clips: RD against x265, the design's ablations,
+decode speed and encode time.  Prints the markdown that goes into BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/inr_mvmginr.py rd        CLIP [--frames 32] [--rungs 1,2,3] [--preset fast]
+    .venv/bin/python benchmarks/inr_mvmginr.py ablations CLIP [--frames 32] [--rungs 1,3] [--preset fast]
+    .venv/bin/python benchmarks/inr_mvmginr.py speed     CLIP [--frames 32] [--rung 1] [--repeats 3]
+
+``rd`` runs ``mvcodec eval`` (x265 low delay and random access as anchors, one fit per rung shared by both);
+``ablations`` fits the full model and the three ablations (no time/view grids, no time-and-view grid, no
+motion mask) at each rung; ``speed`` decodes a file written by ``rd`` (or fits one) and reports frames per
+second per view, median of ``--repeats`` runs, with 2 torch threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from mvcodec.api import decode_file, encode_file, measure_file
+from mvcodec.cli.main import main as mvcodec_main
+from mvcodec.codecs import EncodeSettings, get_codec
+from mvcodec.io import open_clip
+from mvcodec.io.clip import SubsetSource
+
+ROOT = Path(__file__).resolve().parents[1]
+ABLATIONS = {"full model": {}, "no time/view grids": {"time_view_grids": False},
+             "no time-and-view grid": {"local_grid": False}, "no motion mask": {"motion_mask": False}}
+
+
+def rd(args: argparse.Namespace) -> int:
+    out = Path(args.out) / f"{Path(args.clip).name}_rd"
+    cmd = ["eval", args.clip, "--codecs", "x265,mv-mginr", "--structures", "ld,ra", "--frames", str(args.frames),
+           "--qualities", f"mv-mginr={args.rungs}", "-O", f"mv-mginr:preset={args.preset}", "--out", str(out)]
+    print(f"`mvcodec {' '.join(cmd)}`\n")
+    return mvcodec_main(cmd)
+
+
+def ablations(args: argparse.Namespace) -> int:
+    source = SubsetSource(open_clip(args.clip), None, 0, args.frames)
+    out = Path(args.out) / f"{Path(args.clip).name}_ablations"
+    out.mkdir(parents=True, exist_ok=True)
+    print("| rung | variant | bytes | bpp | PSNR-RGB | MS-SSIM | fit s |\n|---|---|---|---|---|---|---|")
+    rows = []
+    for rung in [int(r) for r in args.rungs.split(",")]:
+        for name, flags in ABLATIONS.items():
+            codec = get_codec("mv-mginr", preset=args.preset, **flags)
+            path = out / f"q{rung}_{name.replace(' ', '_').replace('/', '-')}.mvc"
+            enc = encode_file(source, codec, EncodeSettings(quality=rung, structure="intra"), path)
+            m = measure_file(source, path)
+            rows.append({"rung": rung, "variant": name, "bytes": enc.bytes, "bpp": enc.bpp, "psnr_rgb": m.psnr_rgb,
+                         "ms_ssim": m.ms_ssim, "fit_seconds": enc.extra["fit_seconds"]})
+            print(f"| {rung} | {name} | {enc.bytes} | {enc.bpp:.4f} | {m.psnr_rgb:.2f} | {m.ms_ssim:.4f} | "
+                  f"{enc.extra['fit_seconds']:.0f} |", flush=True)
+    (out / "ablations.json").write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+def speed(args: argparse.Namespace) -> int:
+    torch.set_num_threads(2)
+    source = SubsetSource(open_clip(args.clip), None, 0, args.frames)
+    info = source.info
+    path = Path(args.out) / f"{Path(args.clip).name}_speed_q{args.rung}.mvc"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    enc = encode_file(source, get_codec("mv-mginr", preset=args.preset), EncodeSettings(args.rung, "intra"), path)
+    encode_wall = time.perf_counter() - start
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        n = sum(1 for _ in decode_file(path, views=[0]))
+        times.append(time.perf_counter() - start)
+    fps = n / statistics.median(times)
+    print(f"| {Path(args.clip).name} | {info.views}x{info.frames} | {info.width}x{info.height} | {args.rung} | "
+          f"{args.preset} | {encode_wall:.0f} s | {enc.bytes} | {fps:.1f} frames/s per view |")
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task", choices=("rd", "ablations", "speed"))
+    p.add_argument("clip")
+    p.add_argument("--frames", type=int, default=32)
+    p.add_argument("--rungs", default="1,2,3")
+    p.add_argument("--rung", type=int, default=1)
+    p.add_argument("--preset", default="fast")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = p.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    return {"rd": rd, "ablations": ablations, "speed": speed}[args.task](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
