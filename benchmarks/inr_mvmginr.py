@@ -3,7 +3,7 @@ decode speed and encode time.  Prints the markdown that goes into BENCHMARKS.md.
 
     .venv/bin/python benchmarks/inr_mvmginr.py rd        CLIP [--frames 32] [--rungs 1,2,3] [--preset fast]
     .venv/bin/python benchmarks/inr_mvmginr.py ablations CLIP [--frames 32] [--rungs 1,3] [--preset fast]
-    .venv/bin/python benchmarks/inr_mvmginr.py speed     CLIP [--frames 32] [--rung 1] [--repeats 3]
+    .venv/bin/python benchmarks/inr_mvmginr.py speed     CLIP [--frames 32] [--rung 1] [--repeats 3] [--file F]
 
 ``rd`` runs ``mvcodec eval`` (x265 low delay and random access as anchors, one fit per rung shared by both);
 ``ablations`` fits the full model and the three ablations (no time/view grids, no time-and-view grid, no
@@ -65,19 +65,22 @@ def speed(args: argparse.Namespace) -> int:
     torch.set_num_threads(2)
     source = SubsetSource(open_clip(args.clip), None, 0, args.frames)
     info = source.info
-    path = Path(args.out) / f"{Path(args.clip).name}_speed_q{args.rung}.mvc"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    enc = encode_file(source, get_codec("mv-mginr", preset=args.preset), EncodeSettings(args.rung, "intra"), path)
-    encode_wall = time.perf_counter() - start
+    if args.file:  # a file written by `rd`: measure its decoding only
+        path, encode_wall = Path(args.file), float("nan")
+    else:
+        path = Path(args.out) / f"{Path(args.clip).name}_speed_q{args.rung}.mvc"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        encode_file(source, get_codec("mv-mginr", preset=args.preset), EncodeSettings(args.rung, "intra"), path)
+        encode_wall = time.perf_counter() - start
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
         n = sum(1 for _ in decode_file(path, views=[0]))
         times.append(time.perf_counter() - start)
     fps = n / statistics.median(times)
-    print(f"| {Path(args.clip).name} | {info.views}x{info.frames} | {info.width}x{info.height} | {args.rung} | "
-          f"{args.preset} | {encode_wall:.0f} s | {enc.bytes} | {fps:.1f} frames/s per view |")
+    print(f"| {Path(args.clip).name} | {info.views}x{info.frames} | {info.width}x{info.height} | {path.name} | "
+          f"{encode_wall:.0f} s | {path.stat().st_size} | {fps:.1f} frames/s per view (median of {args.repeats}) |")
     return 0
 
 
@@ -90,6 +93,7 @@ def main() -> int:
     p.add_argument("--rung", type=int, default=1)
     p.add_argument("--preset", default="fast")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--file", help="speed: decode this existing .mvc instead of encoding one")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
