@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from hypothesis import HealthCheck, Phase, given, settings, seed as hyp_seed  # noqa: E402
-
 import test_fuzz as harness  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import seed as hyp_seed
 
 
 def fuzz(codec_id: str, seed_path: Path, examples: int, seed: int) -> tuple[Counter, list[str]]:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mvcodec.api import encode_file, header_for
+from mvcodec.api import header_for
 from mvcodec.bitstream import MvcReader, MvcWriter
 from mvcodec.cli.main import main
 from mvcodec.codecs import EncodeSettings, get_codec
@@ -262,7 +262,8 @@ def test_interrupted_fit_leaves_no_output_and_resumes(capsys, tmp_path, png_clip
 def test_eval_codes_a_structure_independent_codec_once(capsys, tmp_path, png_clip):
     out = tmp_path / "ev"
     status, _, err = run_cli(capsys, "eval", str(png_clip), "--codecs", "x265,mv-mginr", "--structures", "ld,ra",
-                             "--qualities", "x265=30,40", "--qualities", "mv-mginr=1,2", "--gop", "4", "--out", str(out),
+                             "--qualities", "x265=30,40", "--qualities", "mv-mginr=1,2", "--gop", "4",
+                             "--out", str(out),
                              "-O", "mv-mginr:fit_epochs=2", "-O", "mv-mginr:qat_epochs=1", "-O", "x265:preset=fast")
     assert status == 0, err
     points = json.loads((out / "results.json").read_text())["points"]

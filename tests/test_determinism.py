@@ -1,10 +1,10 @@
 """Deterministic decoding: the same file decodes to identical pixels with 1, 2 and 4 threads.
 
 Each decode runs in a fresh process running the CLI (``mvcodec.cli.main.main``) with ``OMP_NUM_THREADS`` /
-``MKL_NUM_THREADS`` set and ``torch.set_num_threads(n)`` called first: torch caps the environment variables at
-the machine's core count, and the test must reach 4 threads on a 2-core machine too (the launcher checks that
-torch runs with exactly ``n`` threads).  Covered: every learned codec in the registry (codecs not driven by an external binary) and one
-conventional codec.  What is guaranteed across machines (e.g. CPU encode, GPU decode) is not tested here.
+``MKL_NUM_THREADS`` set and ``torch.set_num_threads(n)`` called first: torch caps the environment variables at the
+machine's core count, and the test must reach 4 threads on a 2-core machine too (the launcher checks that torch runs
+with exactly ``n`` threads). Covered: every learned codec in the registry (codecs not driven by an external binary)
+and one conventional codec. What is guaranteed across machines (e.g. CPU encode, GPU decode) is not tested here.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import synthetic_clip
 from PIL import Image
 
 from mvcodec.api import encode_file
 from mvcodec.codecs import EncodeSettings, codec_ids, get_codec
 from mvcodec.codecs.mvhevc import MvHevcCodec
 from mvcodec.codecs.simulcast import FfmpegSimulcastCodec
-
-from conftest import synthetic_clip
 
 THREADS = (1, 2, 4)
 OPTIONS = {"mv-mginr": dict(fit_epochs=2, qat_epochs=1)}

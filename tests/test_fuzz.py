@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from conftest import synthetic_clip
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -42,8 +43,6 @@ from mvcodec.bitstream import GLOBAL_VIEW, HEADER_FIELDS, MvcReader
 from mvcodec.bitstream.container import _ENTRY, _PACKET_HEAD, _PREAMBLE, _TRAILER, END_MAGIC, MAGIC
 from mvcodec.cli.main import main
 from mvcodec.codecs import EncodeSettings, codec_ids, get_codec
-
-from conftest import synthetic_clip
 
 EXAMPLES = int(os.environ.get("MVCODEC_FUZZ_EXAMPLES", "6"))
 LONG_RUN = "MVCODEC_FUZZ_EXAMPLES" in os.environ

@@ -9,18 +9,25 @@ import hashlib
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_clip
 
 from mvcodec.api import decode_file, encode_file, measure_file
 from mvcodec.bitstream import GLOBAL_VIEW, MvcReader
 from mvcodec.codecs import EncodeSettings, get_codec
-from mvcodec.codecs.inr_payload import (ALPHABET, QMAX, CodedWeights, dequantize_tensor, estimate_bits,
-                                        pack_weights, prune_masks, unpack_weights)
+from mvcodec.codecs.inr_payload import (
+    ALPHABET,
+    QMAX,
+    CodedWeights,
+    dequantize_tensor,
+    estimate_bits,
+    pack_weights,
+    prune_masks,
+    unpack_weights,
+)
 from mvcodec.errors import BitstreamError, InputError
 from mvcodec.models.inr import InrArch, MvMgInr, build_inr, inr_config
 from mvcodec.train.inr_fit import FitSchedule, fit
 from mvcodec.train.motion import motion_mask
-
-from conftest import synthetic_clip
 
 TINY = dict(fit_epochs=3, qat_epochs=2)
 
@@ -132,7 +139,8 @@ def test_quantized_weights_round_trip_through_the_entropy_coder():
     assert all(torch.equal(back.masks[n], coded.masks[n]) for n in coded.masks)
     assert back.scales == coded.scales
     w = dequantize_tensor(coded.q["head.weight"], coded.scales["head.weight"])
-    assert (w - params["head.weight"] * coded.masks["head.weight"]).abs().max() <= coded.scales["head.weight"] / 2 + 1e-6
+    error = (w - params["head.weight"] * coded.masks["head.weight"]).abs().max()
+    assert error <= coded.scales["head.weight"] / 2 + 1e-6
     assert 8 * len(payload) >= estimate_bits(coded)["symbol_bits"]
     with pytest.raises(BitstreamError):
         unpack_weights(payload[:-3], {n: tuple(p.shape) for n, p in params.items()})

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import synthetic_clip
 
 from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs import EncodeSettings
 from mvcodec.io import write_png_folder
-
-from conftest import synthetic_clip
 
 DELAYS = (0.0, 0.05, 0.3)  # seconds after the partial output appeared on disk
 

@@ -13,8 +13,21 @@ from pytorch_msssim import ms_ssim as library_ms_ssim
 
 from mvcodec.errors import InputError
 from mvcodec.io.clip import ClipInfo, MultiViewClip
-from mvcodec.metrics import (PSNR_CAP_DB, MetricAccumulator, bd_psnr, bd_rate, bjontegaard, bpp, evaluate_clips,
-                             ms_ssim_rgb, ms_ssim_rgb_batch, ms_ssim_scales, psnr_rgb, psnr_yuv420, yuv_psnr)
+from mvcodec.metrics import (
+    PSNR_CAP_DB,
+    MetricAccumulator,
+    bd_psnr,
+    bd_rate,
+    bjontegaard,
+    bpp,
+    evaluate_clips,
+    ms_ssim_rgb,
+    ms_ssim_rgb_batch,
+    ms_ssim_scales,
+    psnr_rgb,
+    psnr_yuv420,
+    yuv_psnr,
+)
 from mvcodec.metrics.msssim import _reference_ms_ssim
 
 PSNR_MSE1 = 20 * math.log10(255)  # 48.1308 dB: MSE 1 at peak 255

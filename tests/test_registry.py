@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import synthetic_clip
 
 from mvcodec.api import decode_file, encode_file, measure_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs import EncodeSettings, codec_ids, get_codec
-
-from conftest import synthetic_clip
 
 
 def available(cid: str):

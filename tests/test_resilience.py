@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import synthetic_clip
 from PIL import Image
+from test_fuzz import ParsedMvc, check_input, make_seed
 
 from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import DamagedPacket, MvcReader
@@ -20,9 +22,6 @@ from mvcodec.cli.main import main
 from mvcodec.codecs import EncodeSettings, get_codec
 from mvcodec.codecs.base import Skipped
 from mvcodec.errors import BitstreamError
-
-from conftest import synthetic_clip
-from test_fuzz import ParsedMvc, check_input, make_seed
 
 TINY_INR = dict(fit_epochs=2, qat_epochs=1)
 

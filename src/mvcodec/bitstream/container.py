@@ -4,7 +4,8 @@ Layout (all integers little-endian)::
 
     MAGIC (8) | major u16 | minor u16 | header_len u32 | header | header_crc u32
     packet*  :  payload_len u32 | payload_crc u32 | payload
-    index    :  count u32 | entry* (view u16, kind u8, first_frame u32, frame_count u32, offset u64, length u32, crc u32)
+    index    :  count u32 | entry* (view u16, kind u8, first_frame u32, frame_count u32, offset u64,
+                                    length u32, crc u32)
     trailer  :  index_offset u64 | index_len u32 | index_crc u32 | END_MAGIC (8)
 
 A packet is one coded unit of one view (``view``) covering frames ``first_frame : first_frame + frame_count``;
@@ -24,8 +25,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable
 
 from mvcodec.atomic import AtomicFile, CloseOnSuccess
-from mvcodec.bitstream.header import (FORMAT_MAJOR, FORMAT_MINOR, MAX_TEXT, MvcHeader, pack_header,
-                                      unpack_header)
+from mvcodec.bitstream.header import FORMAT_MAJOR, FORMAT_MINOR, MAX_TEXT, MvcHeader, pack_header, unpack_header
 from mvcodec.errors import BitstreamError
 
 MAGIC = b"\x89MVC\r\n\x1a\n"

@@ -30,11 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from mvcodec.api import decode_file, open_decoder, parse_frames, parse_views
     from mvcodec.cli.output import DecodedOutput
     from mvcodec.codecs.base import Skipped
     from mvcodec.errors import BitstreamError, InputError
-    from tqdm import tqdm
 
     if args.skip_damaged and args.format != "png":
         raise InputError("--skip-damaged needs --format png (a Y4M stream cannot hold the gaps)")

@@ -36,9 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mvcodec.api import encode_file, measure_file
+    from mvcodec.atomic import atomic_write_text
     from mvcodec.codecs import EncodeSettings, get_codec
     from mvcodec.codecs.base import options_for
-    from mvcodec.atomic import atomic_write_text
     from mvcodec.errors import InputError
 
     options = options_for(args.codec, dict(args.codec_options))

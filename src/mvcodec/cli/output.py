@@ -1,9 +1,10 @@
 """Where ``mvcodec decode`` puts decoded frames: a PNG folder or one Y4M per view, written atomically.
 
-PNG: ``OUTDIR/v{view}_f{frame:03d}.png`` with the file's own view and frame numbers, built in a staging folder
-and renamed into place when complete (:class:`mvcodec.io.PngFolderWriter`); frames skipped because of a damaged
-packet (``decode --skip-damaged``) have no file and are listed under ``skipped`` in ``meta.json``.  Y4M: ``OUTDIR/v{view}.y4m``, each
-file written under a temporary name and renamed when its last frame is in (:class:`mvcodec.io.Y4mWriter`).
+PNG: ``OUTDIR/v{view}_f{frame:03d}.png`` with the file's own view and frame numbers, built in a staging folder and
+renamed into place when complete (:class:`mvcodec.io.PngFolderWriter`); frames skipped because of a damaged packet
+(``decode --skip-damaged``) have no file and are listed under ``skipped`` in ``meta.json``. Y4M:
+``OUTDIR/v{view}.y4m``, each file written under a temporary name and renamed when its last frame is in
+(:class:`mvcodec.io.Y4mWriter`).
 """
 
 from __future__ import annotations

@@ -135,9 +135,13 @@ def run_ffmpeg(args: Sequence[str], what: str, stdin: bytes | None = None, timeo
                     timeout=timeout, env={"SVT_LOG": "1"}, error=error)
 
 
-def tool_timeout(frames: int, height: int, width: int, base: float = 60.0, per_frame_mpx: float = 20.0) -> float:
+def tool_timeout(frames: int, height: int, width: int, base: float = 60.0, per_frame_mpx: float = 20.0,
+                 override: float | str | None = None) -> float:
     """A generous time limit for coding ``frames`` pictures of ``height`` x ``width``: it guards against a hung
-    tool, not a slow one (``base`` seconds plus ``per_frame_mpx`` per frame and megapixel)."""
+    tool, not a slow one (``base`` seconds plus ``per_frame_mpx`` per frame and megapixel); ``override`` (a
+    codec's ``timeout`` option) replaces it."""
+    if override is not None:
+        return float(override)
     return base + per_frame_mpx * frames * max(height * width, 1) / 1e6
 
 

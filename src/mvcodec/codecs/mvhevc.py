@@ -38,13 +38,18 @@ from typing import Any, Iterator, Sequence
 
 from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
-from mvcodec.codecs.ffmpeg_tools import (crop_planes, ffmpeg_missing, pack_frames, pad_planes, padded_size,
-                                         run_tool, tool_timeout)
-from mvcodec.codecs.simulcast import (HEVC_LADDER, PAD_MINIMUM, PAD_MULTIPLE, decode_stream, overlap,
-                                      packets_covering, prepare_decode)
-from mvcodec.errors import BitstreamError, CodecError, InputError
+from mvcodec.codecs.ffmpeg_tools import ffmpeg_missing, pack_frames, pad_planes, padded_size, run_tool, tool_timeout
+from mvcodec.codecs.simulcast import (
+    HEVC_LADDER,
+    PAD_MINIMUM,
+    PAD_MULTIPLE,
+    decode_units,
+    packets_covering,
+    prepare_decode,
+)
+from mvcodec.errors import CodecError, InputError
 from mvcodec.io.clip import ClipSource
-from mvcodec.io.colour import rgb_to_yuv420, yuv420_to_rgb
+from mvcodec.io.colour import rgb_to_yuv420
 
 ENCODER_ENV = "MVCODEC_MVHEVC_ENCODER"
 KIND_SINGLE = 0  # packet: one view, single-layer HEVC
@@ -175,9 +180,7 @@ class MvHevcCodec(Codec):
                 "payload_bytes": total, "encode_seconds": time.perf_counter() - start}
 
     def _timeout(self, frames: int, height: int, width: int) -> float:
-        if "timeout" in self.options:
-            return float(self.options["timeout"])
-        return tool_timeout(frames, height, width)
+        return tool_timeout(frames, height, width, override=self.options.get("timeout"))
 
     # ------------------------------------------------------------------------------------- decode
 
@@ -189,19 +192,6 @@ class MvHevcCodec(Codec):
             base = view - view % 2
             paired = base + 1 < header.views
             kind, layer = (KIND_PAIR, view - base) if paired else (KIND_SINGLE, 0)
-            for entry in packets_covering(reader, base if paired else view, frames, kind=kind):
-                wanted = overlap(entry.frames, frames)
-                try:
-                    payload = reader.read_packet(entry)
-                    planes = decode_stream(payload, cfg, hp, wp, entry.frame_count,
-                                           f"mvhevc: decoding view {view} frames {entry.first_frame}:"
-                                           f"{entry.frames.stop}", select=view_select(layer) if paired else ())
-                except BitstreamError as exc:
-                    if not skip_damaged:
-                        raise
-                    yield Skipped(view, wanted, str(exc))
-                    continue
-                for frame in wanted:
-                    rgb = yuv420_to_rgb(*crop_planes(planes[frame - entry.first_frame], header.height,
-                                                     header.width))
-                    yield DecodedFrame(view, frame, rgb)
+            entries = packets_covering(reader, base if paired else view, frames, kind=kind)
+            yield from decode_units(self.id, reader, entries, view, frames, cfg, (hp, wp), skip_damaged,
+                                    select=view_select(layer) if paired else ())

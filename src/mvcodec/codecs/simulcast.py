@@ -53,9 +53,19 @@ import numpy as np
 
 from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter, PacketEntry
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
-from mvcodec.codecs.ffmpeg_tools import (CHROMA_CENTER, COLOUR_TAGS, crop_planes, ffmpeg_missing,
-                                         ffmpeg_version, pack_frames, pad_planes, padded_size, run_ffmpeg,
-                                         tool_timeout, unpack_frames)
+from mvcodec.codecs.ffmpeg_tools import (
+    CHROMA_CENTER,
+    COLOUR_TAGS,
+    crop_planes,
+    ffmpeg_missing,
+    ffmpeg_version,
+    pack_frames,
+    pad_planes,
+    padded_size,
+    run_ffmpeg,
+    tool_timeout,
+    unpack_frames,
+)
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource
 from mvcodec.io.colour import rgb_to_yuv420, yuv420_to_rgb
@@ -236,9 +246,7 @@ class FfmpegSimulcastCodec(Codec):
                 "packets": units, "payload_bytes": total, "encode_seconds": time.perf_counter() - start}
 
     def _timeout(self, frames: int, height: int, width: int) -> float:
-        if "timeout" in self.options:
-            return float(self.options["timeout"])
-        return tool_timeout(frames, height, width)
+        return tool_timeout(frames, height, width, override=self.options.get("timeout"))
 
     # ------------------------------------------------------------------------------------- decode
 
@@ -247,22 +255,32 @@ class FfmpegSimulcastCodec(Codec):
         header = reader.header
         cfg, hp, wp = prepare_decode(self.id, header, views, frames)
         for view in views:
-            for entry in packets_covering(reader, view, frames):
-                wanted = overlap(entry.frames, frames)
-                try:
-                    payload = reader.read_packet(entry)
-                    planes = decode_stream(payload, cfg, hp, wp, entry.frame_count,
-                                           f"{self.id}: decoding view {view} frames {entry.first_frame}:"
-                                           f"{entry.frames.stop}")
-                except BitstreamError as exc:
-                    if not skip_damaged:
-                        raise
-                    yield Skipped(view, wanted, str(exc))
-                    continue
-                for frame in wanted:
-                    rgb = yuv420_to_rgb(*crop_planes(planes[frame - entry.first_frame], header.height,
-                                                     header.width))
-                    yield DecodedFrame(view, frame, rgb)
+            yield from decode_units(self.id, reader, packets_covering(reader, view, frames), view, frames, cfg,
+                                    (hp, wp), skip_damaged)
+
+
+def decode_units(codec_id: str, reader: MvcReader, entries: Sequence[PacketEntry], view: int, frames: range,
+                 cfg: Mapping[str, Any], padded: tuple[int, int], skip_damaged: bool,
+                 select: Sequence[str] = ()) -> Iterator[DecodedFrame | Skipped]:
+    """Decode the coded units ``entries`` of ``view`` (one elementary stream each) and yield the frames of
+    ``frames`` they hold, cropped to the header's size; a damaged unit raises, or with ``skip_damaged`` yields
+    one :class:`Skipped` for its frames.  ``select`` picks a layer of a multi-layer stream (MV-HEVC)."""
+    header = reader.header
+    for entry in entries:
+        wanted = overlap(entry.frames, frames)
+        try:
+            payload = reader.read_packet(entry)
+            planes = decode_stream(payload, cfg, *padded, entry.frame_count,
+                                   f"{codec_id}: decoding view {view} frames {entry.first_frame}:{entry.frames.stop}",
+                                   select=select)
+        except BitstreamError as exc:
+            if not skip_damaged:
+                raise
+            yield Skipped(view, wanted, str(exc))
+            continue
+        for frame in wanted:
+            yield DecodedFrame(view, frame, yuv420_to_rgb(*crop_planes(planes[frame - entry.first_frame],
+                                                                       header.height, header.width)))
 
 
 def overlap(a: range, b: range) -> range:
@@ -283,7 +301,8 @@ def decode_stream(payload: bytes, cfg: Mapping[str, Any], height: int, width: in
     # refused by the decoder (-max_pixels; decoders allocate block-aligned pictures, hence the margin), and at
     # most count + 1 pictures come out (one more than expected shows a miscount).
     aligned = lambda n: -(-n // 128) * 128 + 128  # noqa: E731
-    args = ["-threads", "1", "-max_pixels", str(aligned(height) * aligned(width)), "-c:v", cfg["decoder"], "-f", cfg["container"],
+    args = ["-threads", "1", "-max_pixels", str(aligned(height) * aligned(width)), "-c:v", cfg["decoder"],
+            "-f", cfg["container"],
             "-i", "pipe:0", *select, "-frames:v", str(count + 1),
             "-f", "rawvideo", "-pix_fmt", pix_fmt, "-fps_mode", "passthrough", "pipe:1"]
     raw = run_ffmpeg(args, what, stdin=payload, error=BitstreamError,

@@ -23,8 +23,8 @@ torch's thread count cannot matter.
 
 from __future__ import annotations
 
-import numpy as np
 import constriction
+import numpy as np
 
 from mvcodec.entropy.tables import PmfTables
 from mvcodec.errors import BitstreamError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
+
 from mvcodec.errors import InputError
 from mvcodec.io.clip import Camera
 

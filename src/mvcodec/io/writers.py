@@ -24,11 +24,10 @@ import av
 import numpy as np
 from PIL import Image
 
-from mvcodec.errors import InputError
 from mvcodec.atomic import AtomicFile, CloseOnSuccess, write_atomic
+from mvcodec.errors import InputError
 from mvcodec.io._files import DEFAULT_FPS, positive_fps
-from mvcodec.io.clip import fps_fraction
-from mvcodec.io.clip import Camera, ClipSource, MultiViewClip, to_rgb
+from mvcodec.io.clip import Camera, ClipSource, MultiViewClip, fps_fraction, to_rgb
 from mvcodec.io.colour import pack_i420, rgb_to_yuv420
 
 Frames = Iterable[np.ndarray] | np.ndarray
