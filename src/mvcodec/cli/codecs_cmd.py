@@ -21,4 +21,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'':<10} needs: {codec.requirements()}; {status}")
         print(f"{'':<10} quality: {codec.quality_help}; default ladder "
               f"{', '.join(f'{q:g}' for q in codec.default_qualities)}")
+        print(f"{'':<10} options (-O KEY=VALUE): {codec.options_help}")
     return 0

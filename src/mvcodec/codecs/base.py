@@ -68,6 +68,7 @@ class Codec(ABC):
     description: ClassVar[str]
     default_qualities: ClassVar[tuple[float, ...]]
     quality_help: ClassVar[str]
+    options_help: ClassVar[str] = "none"   # the options get_codec(id, **options) / -O KEY=VALUE accepts
     lossy_higher_quality_is: ClassVar[Literal["lower", "higher"]] = "lower"
     uses_structure: ClassVar[bool] = True   # False: the bytes do not depend on structure/gop (e.g. an INR)
     resumable: ClassVar[bool] = False       # encoding is a long fit that takes options checkpoint= and resume=

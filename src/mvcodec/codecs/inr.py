@@ -102,6 +102,8 @@ class MvMgInrCodec(Codec):
     quality_help = "rung of the size ladder 1..5 (grid channels and synthesis widths); higher = better"
     lossy_higher_quality_is = "higher"
     resumable = True
+    options_help = ("preset=fast|medium|slow, device=cpu|cuda, fit_epochs=N, qat_epochs=N, sparsity=F, seed=N; "
+                    "ablations time_view_grids=, local_grid=, grid_embedding=, motion_mask=false")
     uses_structure = False
 
     def __init__(self, **options: Any) -> None:

@@ -105,6 +105,8 @@ class MvHevcCodec(Codec):
     default_qualities = HEVC_LADDER
     quality_help = "constant QP of P frames, 0..51; lower = better; ladder 22/27/32/37/42 (as x265)"
 
+    options_help = "encoder=PATH (multiview x265), preset=NAME, timeout=SECONDS"
+
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - {"encoder", "preset", "timeout"}
         if unknown:

@@ -171,6 +171,8 @@ class FfmpegSimulcastCodec(Codec):
         cls.default_qualities = cls.spec.default_qualities
         cls.quality_help = cls.spec.quality_help
 
+    options_help = "preset=NAME (the encoder's preset), timeout=SECONDS"
+
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - {"preset", "timeout"}
         if unknown:
