@@ -366,3 +366,16 @@ def test_mvhevc_encoder_failure_is_a_codec_error(tmp_path):
         pytest.skip(codec.unavailable_reason())
     with pytest.raises(CodecError, match="unknown option multiview-config"):
         encode_file(codec, make_clip(), EncodeSettings(27, "ld", gop=32), tmp_path / "mv.mvc")
+
+
+@pytest.mark.parametrize("cid, preset", [("x265", "ultrafast"), ("x264", "ultrafast")])
+def test_random_access_works_with_the_fastest_presets(cid, preset, tmp_path):
+    """x265's ultrafast lookahead (5) is shorter than the 7 B frames of 'ra' unless we set it."""
+    from conftest import synthetic_clip
+
+    from mvcodec.api import encode_file, measure_file
+
+    clip = synthetic_clip(views=1, frames=9)
+    path = tmp_path / f"{cid}.mvc"
+    encode_file(clip, get_codec(cid, preset=preset), EncodeSettings(quality=27, structure="ra", gop=9), path)
+    assert measure_file(clip, path).psnr_rgb > 30

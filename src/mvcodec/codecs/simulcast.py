@@ -132,7 +132,9 @@ SPECS: dict[str, FfmpegCodecSpec] = {s.id: s for s in (
         args=("-c:v", "libx265", "-preset", "{preset}", "-qp", "{qp}", "-x265-params",
               "keyint={keyint}:min-keyint={keyint}:scenecut=0:open-gop=0:info=0:frame-threads=1:pools=none:"
               "log-level=error:{structure}"),
-        structure_params={"ld": "bframes=0", "ra": "bframes=7:b-adapt=0:b-pyramid=1", "intra": "bframes=0"}),
+        # rc-lookahead 20 (medium's own) keeps the lookahead above the 7 B frames whatever the preset
+        structure_params={"ld": "bframes=0", "ra": "bframes=7:b-adapt=0:b-pyramid=1:rc-lookahead=20",
+                          "intra": "bframes=0"}),
     FfmpegCodecSpec(
         id="svtav1", description="AV1 simulcast (SVT-AV1 via ffmpeg), one stream per view and intra period",
         encoder="libsvtav1", decoder="libdav1d", container="obu", bit_depth=8, preset="6",
