@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -55,8 +56,14 @@ def bd_row(name: str, anchor: str, ref: Sequence, test: Sequence, metric: str) -
                         [p.bpp for p in test], [getattr(p, metric) for p in test])
     except InputError as exc:
         return f"| {name} | {anchor} | n/a ({exc}) | | | |"
-    return (f"| {name} | {anchor} | {r.bd_rate_percent:+.2f}% | {r.bd_psnr_db:+.3f} dB | "
-            f"{r.psnr_low:.2f}-{r.psnr_high:.2f} | {r.rate_low:.4f}-{r.rate_high:.4f} |")
+    def delta(value: float, unit: str, axis: str) -> str:
+        return f"n/a (no {axis} overlap)" if math.isnan(value) else f"{value:+.{3 if unit == ' dB' else 2}f}{unit}"
+
+    def span(low: float, high: float, digits: int) -> str:
+        return "none" if math.isnan(low) else f"{low:.{digits}f}-{high:.{digits}f}"
+
+    return (f"| {name} | {anchor} | {delta(r.bd_rate_percent, '%', 'PSNR')} | {delta(r.bd_psnr_db, ' dB', 'rate')} | "
+            f"{span(r.psnr_low, r.psnr_high, 2)} | {span(r.rate_low, r.rate_high, 4)} |")
 
 
 def plot_rd(points: Sequence, path: Path, metric: str = "psnr_rgb") -> None:
