@@ -83,7 +83,7 @@ def test_decode_reproduces_the_encoder_bit_for_bit_with_1_and_2_threads(encoded)
     finally:
         torch.set_num_threads(before)
     assert hashlib.sha256(decoded.tobytes()).hexdigest() == result.extra["reconstruction_sha256"]
-    assert measure_file(clip, path).psnr_rgb == pytest.approx(result.extra["psnr_rgb_encoder"], abs=1e-9)
+    assert measure_file(clip, path).psnr_rgb == result.extra["psnr_rgb_encoder"]  # to the last digit
 
 
 def test_random_access_renders_only_the_requested_frame(encoded, monkeypatch):
