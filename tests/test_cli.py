@@ -273,3 +273,19 @@ def test_eval_codes_a_structure_independent_codec_once(capsys, tmp_path, png_cli
     assert len(list((out / "bitstreams").glob("mv-mginr_*.mvc"))) == 2
     table = (out / "bd_rate.md").read_text()
     assert "| mv-mginr/ra | x265/ra |" in table
+
+
+def test_demo_runs_end_to_end_on_a_local_sample(capsys, tmp_path, monkeypatch):
+    """`mvcodec demo` with the pose2sim download replaced by a local 2-camera manifest of real video files."""
+    from conftest import synthetic_clip
+
+    import mvcodec.data.samples as samples
+    from mvcodec.io import write_views
+
+    manifest = write_views(synthetic_clip(views=2, frames=4, height=48, width=64), tmp_path / "sample", fmt="mkv")
+    monkeypatch.setattr(samples, "pose2sim_manifest", lambda cache=None: manifest)
+    status, out, err = run_cli(capsys, "demo", "--frames", "4", "--out", str(tmp_path / "demo"))
+    assert status == 0, err
+    assert "PSNR-RGB" in out and (tmp_path / "demo" / "pose2sim_x265.mvc").exists()
+    assert sorted(p.name for p in (tmp_path / "demo" / "decoded_view1_frames_0-2").glob("*.png")) == [
+        "v1_f000.png", "v1_f001.png"]

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mvcodec.api import encode_file, measure_file
-    from mvcodec.cli.decode import run as run_decode
+    from mvcodec.cli.main import main as cli_main
     from mvcodec.codecs import EncodeSettings, get_codec
     from mvcodec.data.samples import pose2sim_manifest
     from mvcodec.io import open_clip
@@ -51,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if decoded.exists():
         import shutil
         shutil.rmtree(decoded)
-    run_decode(argparse.Namespace(input=str(mvc), output=str(decoded), views=[1], frames=range(0, 2), format="png"))
+    status = cli_main(["decode", str(mvc), "-o", str(decoded), "--views", "1", "--frames", "0:2"])
+    if status:
+        return status
     print(f"try: mvcodec info {mvc}   |   mvcodec decode {mvc} -o {out}/all")
     return 0
