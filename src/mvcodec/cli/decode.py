@@ -48,26 +48,26 @@ def run(args: argparse.Namespace) -> int:
     views = parse_views(args.views, header.views)
     frames = parse_frames(frames, header.frames)
     start = time.perf_counter()
-    count, skipped, reports = 0, 0, []
+    count, damaged = 0, []
     names = [header.view_names[v] for v in views]
     with DecodedOutput(args.output, args.format, header.fps, views, names, frames.start) as out:
         with tqdm(total=len(views) * len(frames), desc="decode", unit="frame", leave=False, disable=None) as bar:
             for item in decode_file(args.input, views, frames, skip_damaged=args.skip_damaged):
                 if isinstance(item, Skipped):
                     out.skip(item.view, len(item.frames), item.reason)
-                    reports.append(f"mvcodec: skipped view {item.view} frames {item.frames.start}:"
-                                   f"{item.frames.stop}: {item.reason}")
-                    skipped += len(item.frames)
+                    damaged.append(item)
                     bar.update(len(item.frames))
                     continue
                 out.write(item.view, item.rgb)
                 count += 1
                 bar.update()
             if count == 0:
-                raise BitstreamError(f"{args.input}: nothing could be decoded; {len(reports)} damaged packet(s), "
-                                     f"first: {reports[0].split(': ', 1)[1] if reports else '?'}")
-    for line in reports:
-        print(line, file=sys.stderr)
+                raise BitstreamError(f"{args.input}: nothing could be decoded; {len(damaged)} damaged packet(s), "
+                                     f"first: {damaged[0].reason if damaged else '?'}")
+    for item in damaged:
+        print(f"mvcodec: skipped view {item.view} frames {item.frames.start}:{item.frames.stop}: {item.reason}",
+              file=sys.stderr)
+    skipped = sum(len(item.frames) for item in damaged)
     seconds = time.perf_counter() - start
     note = f", skipped {skipped} frames (damaged packets)" if skipped else ""
     print(f"decoded {count} frames ({len(views)} views x {len(frames)} frames) into {args.output} "
