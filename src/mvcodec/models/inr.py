@@ -194,7 +194,7 @@ def crop(x: torch.Tensor, cfg: InrConfig) -> torch.Tensor:
     return x[..., :cfg.height, :cfg.width]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def render_frames(model: MvMgInr, pairs: list[tuple[int, int]]) -> np.ndarray:
     """The decoder's pictures: one forward pass per (view, frame), batch 1, so encoder and decoder run exactly
     the same computation.  Returns (len(pairs), H, W, 3) uint8."""
