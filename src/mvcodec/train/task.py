@@ -1,0 +1,89 @@
+"""The contract between the training engine and the learned models it trains: a :class:`TrainTask` per model kind.
+
+::
+
+    engine (train.engine)                         task (one per model kind: "intra", "inter", ...)
+    ---------------------                         -----------------------------------------------
+    cfg.model (dict from YAML)     ------------>  build_model(cfg.model) -> nn.Module
+    cfg.data  (dict from YAML)     ------------>  dataset(cfg.data, split) -> torch Dataset of dict batches
+    schedule (cfg.stages or        <------------  default_stages() -> list[Stage]
+              the task's default)
+    each step: batch, stage, lmbda ------------>  loss(model, batch, stage, lmbda) -> {"loss": scalar tensor,
+                                                   "bpp": ..., "mse": ..., "psnr": ... (detached, for logs)}
+    after training                 ------------>  finalize(model): integer entropy tables (EntropyBottleneck.update)
+
+The engine owns everything generic (optimizer, stages, checkpoints, logging, DistributedDataParallel); a task owns
+what is specific to its model.  Tasks register themselves with :func:`register_task` under a frozen name that run
+configs refer to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Protocol
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a staged schedule (schedules are data: a list of these, from YAML or a task's default).
+
+    ``trainable``: parameter-name prefixes that train in this stage (empty: all; the rest is frozen);
+    ``frames``: frames per training sequence (1 for intra; > 1 for the cascaded inter loss, gradients kept across
+    them); ``distortion``: "mse" (lambda * MSE + R) or "msssim" (lambda * (1 - MS-SSIM) + R); ``options``:
+    task-specific switches (e.g. {"motion_only": True}).
+    """
+
+    name: str
+    steps: int
+    lr: float = 1e-4
+    trainable: tuple[str, ...] = ()
+    frames: int = 1
+    distortion: Literal["mse", "msssim"] = "mse"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainTask(Protocol):
+    """What the engine needs from a model kind (see the module docstring)."""
+
+    name: str
+
+    def build_model(self, model_cfg: dict[str, Any]) -> nn.Module: ...
+
+    def dataset(self, data_cfg: dict[str, Any], split: Literal["train", "val"]) -> Dataset: ...
+
+    def default_stages(self) -> list[Stage]: ...
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
+             lmbda: torch.Tensor) -> dict[str, torch.Tensor]: ...
+
+    def finalize(self, model: nn.Module) -> None: ...
+
+
+_TASKS: dict[str, Callable[[], TrainTask]] = {}
+
+
+def register_task(name: str) -> Callable[[Callable[[], TrainTask]], Callable[[], TrainTask]]:
+    """Class decorator: ``@register_task("intra")`` makes the task available to run configs under ``name``."""
+    def add(factory: Callable[[], TrainTask]) -> Callable[[], TrainTask]:
+        if name in _TASKS:
+            raise ValueError(f"training task {name!r} is already registered")
+        _TASKS[name] = factory
+        return factory
+    return add
+
+
+def get_task(name: str) -> TrainTask:
+    """The task registered under ``name``; unknown names are a ``KeyError`` listing the known ones."""
+    import mvcodec.train.tasks  # noqa: F401  (imports every built-in task so they register)
+    if name not in _TASKS:
+        raise KeyError(f"unknown training task {name!r}; known: {', '.join(sorted(_TASKS)) or 'none'}")
+    return _TASKS[name]()
+
+
+def task_names() -> list[str]:
+    import mvcodec.train.tasks  # noqa: F401
+    return sorted(_TASKS)
