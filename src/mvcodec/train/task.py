@@ -12,6 +12,11 @@
                                                    "bpp": ..., "mse": ..., "psnr": ... (detached, for logs)}
     after training                 ------------>  finalize(model): integer entropy tables (EntropyBottleneck.update)
 
+Variable rate: the run config lists the lambdas of the quality ladder (index 0 = lowest rate).  For every batch
+the engine draws a quality index per sample and passes ``batch["quality"]`` (B,) int64 and ``lmbda`` (B,) float32
+= lambdas[quality]; a model with per-quality gain vectors reads ``batch["quality"]``.  Batches are dicts of tensors;
+video items carry ``batch["frames"]`` (B, V, T, 3, H, W) float32 in [0, 1] (see ``mvcodec.data``).
+
 The engine owns everything generic (optimizer, stages, checkpoints, logging, DistributedDataParallel); a task owns
 what is specific to its model.  Tasks register themselves with :func:`register_task` under a frozen name that run
 configs refer to.
