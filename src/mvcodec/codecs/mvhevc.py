@@ -169,7 +169,7 @@ class MvHevcCodec(Codec):
                         cfg_path.write_text(config)
                     out.unlink(missing_ok=True)
                     run_tool(argv, f"mvhevc: encoding views {views} frames {first}:{first + count}",
-                             timeout=self._timeout(count * len(views), hp, wp))
+                             timeout=tool_timeout(count * len(views), hp, wp, override=self.options.get("timeout")))
                     payload = out.read_bytes() if out.exists() else b""
                     if not payload:
                         raise CodecError(f"mvhevc: {self.encoder} wrote nothing for views {views} frame {first}")
@@ -181,8 +181,6 @@ class MvHevcCodec(Codec):
         return {"encoder": self.encoder, "preset": self.preset, "first_command": commands,
                 "payload_bytes": total, "encode_seconds": time.perf_counter() - start}
 
-    def _timeout(self, frames: int, height: int, width: int) -> float:
-        return tool_timeout(frames, height, width, override=self.options.get("timeout"))
 
     # ------------------------------------------------------------------------------------- decode
 

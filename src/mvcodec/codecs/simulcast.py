@@ -240,7 +240,7 @@ class FfmpegSimulcastCodec(Codec):
                             "-r", f"{fps_num}/{fps_den}", *colour, "-i", "pipe:0", *out_args, *colour,
                             "-fps_mode", "passthrough", "-f", s.container, "-y", str(out)]
                     run_ffmpeg(args, f"{self.id}: encoding view {view} frames {first}:{first + count}",
-                               stdin=raw, timeout=self._timeout(count, hp, wp))
+                               stdin=raw, timeout=tool_timeout(count, hp, wp, override=self.options.get("timeout")))
                     payload = out.read_bytes()
                     if not payload:
                         raise CodecError(f"{self.id}: the encoder wrote nothing for view {view} frame {first}")
@@ -249,8 +249,6 @@ class FfmpegSimulcastCodec(Codec):
         return {"encoder": s.encoder, "preset": self.preset, "ffmpeg": ffmpeg_version(), "encoder_args": out_args,
                 "packets": units, "payload_bytes": total, "encode_seconds": time.perf_counter() - start}
 
-    def _timeout(self, frames: int, height: int, width: int) -> float:
-        return tool_timeout(frames, height, width, override=self.options.get("timeout"))
 
     # ------------------------------------------------------------------------------------- decode
 
