@@ -1,6 +1,7 @@
 """``mvcodec`` entry point: parses the command line and turns user-facing errors into one line and status 2.
 
-Subcommands live in one module each (``encode``, ``decode``, ``info``, ``codecs``, ``eval``, ``demo``); each
+Subcommands live in one module each (``encode``, ``decode``, ``info``, ``codecs``, ``eval``, ``demo``, ``data``,
+``train``); each
 module has ``add_parser(subparsers)`` and ``run(args) -> int``.
 """
 
@@ -24,12 +25,12 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mvcodec.cli import codecs_cmd, decode, demo, encode, eval_cmd, info
+    from mvcodec.cli import codecs_cmd, data_cmd, decode, demo, encode, eval_cmd, info, train_cmd
 
     parser = OneLineParser(prog="mvcodec", description="Compress synchronized multi-camera video into .mvc files.")
     parser.add_argument("--version", action="version", version=f"mvcodec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    for module in (encode, decode, info, codecs_cmd, eval_cmd, demo):
+    for module in (encode, decode, info, codecs_cmd, eval_cmd, demo, data_cmd, train_cmd):
         module.add_parser(sub)
     return parser
 

@@ -2,6 +2,8 @@
 
 from mvcodec.codecs import (
                                  inr,  # noqa: F401,E402  (registers mv-mginr)
+                                 learned_inter,  # noqa: F401,E402  (registers mlvc)
+                                 learned_intra,  # noqa: F401,E402  (registers mvc-intra)
                                  mvhevc,  # noqa: F401,E402  (registers mvhevc)
                                  simulcast,  # noqa: F401,E402  (registers x264, x265, svtav1, vvenc)
 )

@@ -158,8 +158,12 @@ def _tail_plan(orders: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
     return plan
 
 
-def encode_indexed(values: np.ndarray, indexes: np.ndarray, tables: PmfTables) -> bytes:
-    """Code integers ``values`` (any shape) with rows ``indexes`` (same size) of ``tables``; returns bytes."""
+def indexed_segments(values: np.ndarray, indexes: np.ndarray, tables: PmfTables) -> list[Segment]:
+    """The segments that code integers ``values`` with rows ``indexes`` of ``tables``: one part of a stream.
+
+    Several parts (e.g. a hyper-latent, then each channel group of a latent) go into one payload by
+    concatenating their segments for :func:`encode_segments`; :func:`decode_indexed_part` pops them back in the
+    same order from one :class:`SegmentDecoder`."""
     t = _check_indexes(indexes, tables)
     v = np.asarray(values).reshape(-1)
     if v.shape != t.shape:
@@ -175,14 +179,14 @@ def encode_indexed(values: np.ndarray, indexes: np.ndarray, tables: PmfTables) -
     rest = g - (np.int64(1) << orders)
     for where, shift, bits in _tail_plan(orders):
         segments.append(((rest[where] >> shift) & ((1 << bits) - 1), uniform_model(1 << bits)))
-    return encode_segments(segments)
+    return segments
 
 
-def decode_indexed(data: bytes, indexes: np.ndarray, tables: PmfTables) -> np.ndarray:
-    """The int64 ``values`` (shape of ``indexes``) written by :func:`encode_indexed` with the same tables."""
+def decode_indexed_part(dec: SegmentDecoder, indexes: np.ndarray, tables: PmfTables) -> np.ndarray:
+    """The int64 values (shape of ``indexes``) of one part written by :func:`indexed_segments`, popped from
+    ``dec`` (the caller calls ``dec.finish()`` after the last part)."""
     t = _check_indexes(indexes, tables)
     order, rows, counts = _group(t)
-    dec = SegmentDecoder(data)
     parts = [dec.decode(row_model(tables, int(r)), int(n)) for r, n in zip(rows, counts)]
     col = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     sorted_t = t[order]
@@ -193,12 +197,24 @@ def decode_indexed(data: bytes, indexes: np.ndarray, tables: PmfTables) -> np.nd
     rest = np.zeros(escaped.size, dtype=np.int64)
     for where, shift, bits in _tail_plan(orders):
         rest[where] |= dec.decode(uniform_model(1 << bits), where.size) << shift
-    dec.finish()
     distance = (np.int64(1) << orders) + rest - 1
     col[escaped] = np.where(sides == 1, -1 - distance, length[escaped] + distance)
     out = np.empty(t.size, dtype=np.int64)
     out[order] = col + tables.offsets[sorted_t]
     return out.reshape(np.shape(indexes))
+
+
+def encode_indexed(values: np.ndarray, indexes: np.ndarray, tables: PmfTables) -> bytes:
+    """Code integers ``values`` (any shape) with rows ``indexes`` (same size) of ``tables``; returns bytes."""
+    return encode_segments(indexed_segments(values, indexes, tables))
+
+
+def decode_indexed(data: bytes, indexes: np.ndarray, tables: PmfTables) -> np.ndarray:
+    """The int64 ``values`` (shape of ``indexes``) written by :func:`encode_indexed` with the same tables."""
+    dec = SegmentDecoder(data)
+    out = decode_indexed_part(dec, indexes, tables)
+    dec.finish()
+    return out
 
 
 def estimate_indexed_bits(values: np.ndarray, indexes: np.ndarray, tables: PmfTables) -> float:

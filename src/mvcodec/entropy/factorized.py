@@ -146,20 +146,20 @@ class EntropyBottleneck(nn.Module):
     def compress(self, z: torch.Tensor) -> bytes:
         """Bytes of ``round(z - medians)`` for ``z (N, C, *spatial)``."""
         self._check(z.shape)
-        return encode_indexed(to_symbols(z, self._medians(z)).cpu().numpy(), self._indexes(z.shape), self.tables)
+        return encode_indexed(to_symbols(z, self._medians(z)).cpu().numpy(), self.indexes(z.shape), self.tables)
 
     def decompress(self, data: bytes, shape: tuple[int, ...] | torch.Size) -> torch.Tensor:
         """``z_hat (N, C, *spatial)`` (float32, on the module's device) from :meth:`compress`'s bytes."""
         shape = tuple(shape)
         self._check(shape)
-        q = torch.from_numpy(decode_indexed(data, self._indexes(shape), self.tables)).to(self.medians.device)
+        q = torch.from_numpy(decode_indexed(data, self.indexes(shape), self.tables)).to(self.medians.device)
         return dequantize(q, self.medians.view(1, -1, *([1] * (len(shape) - 2))))
 
     def estimate_bits(self, z: torch.Tensor) -> float:
         """``-log2 p`` of what :meth:`compress` codes, from the same integer tables."""
         self._check(z.shape)
         return estimate_indexed_bits(
-            to_symbols(z, self._medians(z)).cpu().numpy(), self._indexes(z.shape), self.tables
+            to_symbols(z, self._medians(z)).cpu().numpy(), self.indexes(z.shape), self.tables
         )
 
     # ----------------------------------------------------------------------------------------- helpers
@@ -170,7 +170,8 @@ class EntropyBottleneck(nn.Module):
     def _medians(self, z: torch.Tensor) -> torch.Tensor:
         return self.medians.view(1, -1, *([1] * (z.dim() - 2))).to(z.dtype)
 
-    def _indexes(self, shape: tuple[int, ...] | torch.Size) -> np.ndarray:
+    def indexes(self, shape: tuple[int, ...] | torch.Size) -> np.ndarray:
+        """The table row of every element of a ``(N, C, *spatial)`` tensor: its channel (int64, broadcast)."""
         c = np.arange(self.channels, dtype=np.int64).reshape(1, -1, *([1] * (len(shape) - 2)))
         return np.broadcast_to(c, tuple(shape))
 

@@ -1,1 +1,4 @@
-"""Training engines, losses and schedules.  ``inr_fit``: fitting MV-MGINR to one clip (the encoder)."""
+"""Training: the engine every learned codec trains with (``engine``, ``config``, ``checkpoint``, ``distributed``,
+``rd_loss``), the task contract (``task``) and the built-in tasks (``tasks``); ``inr_fit`` is MV-MGINR's own
+per-clip fitting loop (its encoder).
+"""

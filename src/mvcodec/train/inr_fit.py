@@ -10,6 +10,11 @@
                                              + DIR/state.json (epoch, config); written atomically
     (the synthesis net trains in channels-last (NHWC) memory layout and returns to NCHW at the end)
 
+Precision: the fitting phase runs the network's forward under bfloat16 autocast where the hardware has native
+bf16 matrix units (``precision="auto"``: CUDA, or a CPU whose oneDNN reports bf16 support, e.g. AMX/AVX512-BF16;
+2-2.5x faster steps on this project's CPU), with float32 weights, optimizer and loss.  QAT always runs in float32,
+so the last epochs fine-tune exactly the arithmetic of the decoder, which renders in float32.
+
 The learning rate follows a cosine from ``lr`` to 0 over each phase, computed from the step alone, so a resumed
 fit runs exactly the steps an uninterrupted one would.  Checkpoints are read with safetensors only (no pickle).
 The progress bar shows the running PSNR of the epoch and the estimated bits of the quantized model.
@@ -24,7 +29,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -52,6 +57,7 @@ class FitSchedule:
     sparsity: float = 0.4
     motion_mask: bool = True
     seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
 
 PRESETS: dict[str, FitSchedule] = {
@@ -75,6 +81,17 @@ def effective_params(model: MvMgInr, masks: dict[str, torch.Tensor] | None) -> d
     if masks is None:
         return params
     return {n: fake_quantize(p * masks[n] if n in masks else p) for n, p in params.items()}
+
+
+def use_bf16(precision: str, device: str) -> bool:
+    """Whether the fitting phase autocasts to bfloat16 (see the module docstring)."""
+    if precision == "fp32":
+        return False
+    if precision == "bf16":
+        return True
+    if str(device).startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _lr(base: float, step: int, total: int) -> float:
@@ -103,6 +120,7 @@ def fit(model: MvMgInr, frames: np.ndarray, schedule: FitSchedule, device: str =
     steps_per_epoch = math.ceil(len(pairs) / schedule.batch)
     total = schedule.fit_epochs + schedule.qat_epochs
     masks: dict[str, torch.Tensor] | None = None
+    bf16 = use_bf16(schedule.precision, device)
     opt = torch.optim.Adam(model.parameters(), lr=schedule.lr)
     epoch = 0
     ident = {"config": _config_key(model), "schedule": asdict(schedule), 
@@ -126,7 +144,8 @@ def fit(model: MvMgInr, frames: np.ndarray, schedule: FitSchedule, device: str =
             v, t = order[i:i + schedule.batch, 0].to(device), order[i:i + schedule.batch, 1].to(device)
             for group in opt.param_groups:
                 group["lr"] = _lr(base, phase_step, phase_steps * steps_per_epoch)
-            x_hat = crop(functional_call(model, effective_params(model, masks), (v, t)), cfg)
+            with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16 and not qat):
+                x_hat = crop(functional_call(model, effective_params(model, masks), (v, t)), cfg).float()
             x = target[v, t]
             loss = motion_aware_loss(x_hat, x, None if mask is None else mask[v, t], schedule.alpha)
             opt.zero_grad(set_to_none=True)

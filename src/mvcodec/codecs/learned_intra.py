@@ -1,0 +1,297 @@
+"""``mvc-intra``: the learned intra codec (ELIC-style hyperprior, :mod:`mvcodec.models.intra`), every frame intra.
+
+::
+
+    encode  frame (view v, frame t) uint8 (H,W,3) --/255--> IntraModel.encode(x, rung) --> payload
+            --> one packet (view v, frames t:t+1, kind 0)                  (random access to any frame)
+            the decoder's own reconstruction (returned by encode) --> PSNR-RGB the encoder reports
+    decode  header codec_config {"quality", "model", "weights"} + weights_sha256 --> the weights with that hash
+            (the zoo, the ``weights_file`` option, or files under $MVCODEC_WEIGHTS) --> IntraModel
+            packet (v, t) --IntraModel.decompress--> x_hat --*255, round--> uint8 (H,W,3)
+
+Quality ladder: ``quality`` is the rung index ``q`` of the model's gain vectors, 0 (fewest bits) to Q - 1 (Q = 6
+for the default config).  Rung ``q`` is trained with the rate-distortion weight ``lambdas[q]`` of the run config
+(configs/intra.yaml; loss = lambda * MSE(x in [0, 1]) + bpp):
+
+    rung        0      1      2      3      4       5
+    lambda    117    228    436    845   1626    3141      (= 255**2 x CompressAI's 0.0018 ... 0.0483)
+
+so each rung roughly doubles lambda (about +1.5 dB, +40 % bits on natural images).  The structure and the intra
+period are recorded but change nothing: every frame is an intra picture.
+
+Weights: option ``weights=ID`` names shipped weights (:func:`mvcodec.zoo.load_state`, default ``mvc-intra-v1``);
+``weights_file=PATH`` takes a ``.safetensors`` file written by :func:`save_intra_weights` (the model config in its
+``model_config`` metadata) or a training run's ``RUN/final.safetensors`` (the config read from ``RUN/final.json``).
+The file's SHA-256 goes into the header; a decoder finds the weights with that hash in the zoo, in its
+``weights_file`` or among the files and folders listed in ``$MVCODEC_WEIGHTS`` (``os.pathsep``-separated), and
+refuses the file otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors
+
+from mvcodec import zoo
+from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter
+from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
+from mvcodec.errors import BitstreamError, CodecError, InputError
+from mvcodec.io.clip import ClipSource
+from mvcodec.metrics import MetricAccumulator
+from mvcodec.models.intra import IntraConfig, IntraModel, build_intra, check_coding_size
+
+INTRA_PACKET = 0
+DEFAULT_WEIGHTS = "mvc-intra-v1"
+WEIGHTS_ENV = "MVCODEC_WEIGHTS"
+MAX_FILE_BYTES = 256 << 20  # a weights file given by path (shipped ones are held to zoo.MAX_WEIGHTS_BYTES)
+_READ_CHUNK = 8  # frames read from the source at a time
+
+
+@dataclass(frozen=True)
+class IntraWeights:
+    """Weights of an intra model: where they come from (``id``), their hash, the model config and tensors."""
+
+    id: str
+    sha256: str
+    config: IntraConfig
+    state: dict[str, torch.Tensor]
+
+    def model(self) -> IntraModel:
+        """The model in eval mode with these weights; weights without coding tables are a :class:`CodecError`."""
+        model = build_intra(self.config)
+        try:
+            model.load_state_dict(self.state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise CodecError(f"weights {self.id} do not fit the intra model config: {first}") from None
+        if model.entropy_bottleneck.table_lengths.numel() != self.config.Z:
+            raise CodecError(f"weights {self.id} have no entropy-coding tables (run the task's finalize/update())")
+        return model.eval()
+
+
+def save_intra_weights(model: IntraModel, path: str | os.PathLike) -> str:
+    """Write ``model``'s state (call ``update()`` first) as safetensors with its config in the ``model_config``
+    metadata (through the training engine's writer, atomically); returns the file's SHA-256."""
+    from mvcodec.train.checkpoint import save_weights
+    return save_weights(path, model, {"task": "intra", "model_config": json.dumps(model.cfg.to_json())})
+
+
+def _file_config(path: Path, sha256: str, meta: dict[str, str]) -> IntraConfig:
+    """The model config of a weights file: its ``model_config`` metadata, else the ``final.json`` the training
+    engine wrote beside it (``RUN/final.safetensors``) when that names this very file by hash."""
+    if "model_config" in meta:
+        return IntraConfig.from_json(meta["model_config"])
+    run_info = path.parent / "final.json"
+    if run_info.is_file():
+        info = json.loads(run_info.read_text())
+        if isinstance(info, dict) and info.get("sha256") == sha256 and info.get("task") == "intra":
+            return IntraConfig.from_json(info.get("config", {}).get("model") or {})
+    raise CodecError(f"weights file {path} names no intra model config (metadata model_config, or the final.json "
+                     "of its training run)")
+
+
+def read_weights_file(path: str | os.PathLike) -> IntraWeights:
+    """Weights from a ``.safetensors`` file (parsed with safetensors and json only: nothing in it runs)."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise CodecError(f"weights file {path} is larger than {MAX_FILE_BYTES >> 20} MiB")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CodecError(f"weights file {path} cannot be read ({exc.strerror})") from None
+    sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        head_len = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8:8 + head_len]).get("__metadata__") or {}
+        config = _file_config(path, sha256, meta)
+        state = load_safetensors(data)
+    except (ValueError, AttributeError, InputError) as exc:
+        raise CodecError(f"weights file {path} is not a safetensors file of an intra model ({exc})") from None
+    return IntraWeights(f"file:{path.name}", sha256, config, state)
+
+
+def zoo_weights(weights_id: str) -> IntraWeights:
+    """Shipped weights ``weights_id`` (hash-checked by the zoo)."""
+    entry, state = zoo.load_state(weights_id)
+    try:
+        config = IntraConfig.from_json(entry.config)
+    except InputError as exc:
+        raise CodecError(f"shipped weights {weights_id}: {exc}") from None
+    return IntraWeights(weights_id, entry.sha256, config, state)
+
+
+def weights_search_paths() -> list[Path]:
+    """The ``.safetensors`` files named by ``$MVCODEC_WEIGHTS`` (files, or folders searched one level deep)."""
+    out: list[Path] = []
+    for item in filter(None, os.environ.get(WEIGHTS_ENV, "").split(os.pathsep)):
+        p = Path(item)
+        out.extend(sorted(p.glob("*.safetensors")) if p.is_dir() else [p] if p.is_file() else [])
+    return out
+
+
+def to_tensor(frame: np.ndarray) -> torch.Tensor:
+    """uint8 ``(H, W, 3)`` -> float32 ``(1, 3, H, W)`` in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+def to_uint8(x_hat: torch.Tensor) -> np.ndarray:
+    """float ``(1, 3, H, W)`` in [0, 1] -> uint8 ``(H, W, 3)`` (round half to even, element-wise: exact)."""
+    return torch.round(x_hat[0].clamp(0, 1) * 255.0).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+
+
+@register
+class LearnedIntraCodec(Codec):
+    """The learned intra codec behind the codec interface (module docstring: diagram, ladder, weights)."""
+
+    id = "mvc-intra"
+    description = "learned intra codec: ELIC-style hyperprior with checkerboard + channel context, every frame intra"
+    default_qualities = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)  # cheapest first
+    quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 for mvc-intra-v1); higher = more bits, better"
+    options_help = f"weights=ID (shipped weights, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors)"
+    lossy_higher_quality_is = "higher"
+    uses_structure = False
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - {"weights", "weights_file"}
+        if unknown:
+            raise InputError(f"codec mvc-intra has no option(s) {', '.join(sorted(unknown))} "
+                             "(known: weights, weights_file)")
+        super().__init__(**options)
+        self._weights: IntraWeights | None = None
+        self._models: dict[str, IntraModel] = {}  # by weights hash
+        self._found: dict[str, IntraWeights] = {}  # decoder weights by the hash a header names
+
+    # ------------------------------------------------------------------------------------------ weights
+    def weights(self) -> IntraWeights:
+        """The encoder's weights: ``weights_file`` if given, else the shipped ``weights`` id."""
+        if self._weights is None:
+            file = self.options.get("weights_file")
+            self._weights = read_weights_file(file) if file else \
+                zoo_weights(str(self.options.get("weights", DEFAULT_WEIGHTS)))
+        return self._weights
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            self.weights()
+        except CodecError as exc:
+            return str(exc)
+        return None
+
+    def requirements(self) -> str:
+        return f"weights: shipped {DEFAULT_WEIGHTS}, or -O weights_file=PATH.safetensors"
+
+    def weights_sha256(self) -> str:
+        try:
+            return self.weights().sha256
+        except CodecError:
+            return ""
+
+    def _model(self, weights: IntraWeights) -> IntraModel:
+        if weights.sha256 not in self._models:
+            self._models[weights.sha256] = weights.model()
+        return self._models[weights.sha256]
+
+    def _decoder_weights(self, header: MvcHeader) -> IntraWeights:
+        """The weights whose hash the header names: the encoder's, a shipped entry, or a file in $MVCODEC_WEIGHTS."""
+        want = header.weights_sha256
+        if want not in self._found:
+            self._found[want] = self._find_weights(want)
+        return self._found[want]
+
+    def _find_weights(self, want: str) -> IntraWeights:
+        if not want:
+            raise BitstreamError(f"file names no weights, which codec {self.id} needs (corrupt header)")
+        if self.weights_sha256() == want:
+            return self.weights()
+        for entry in zoo.entries().values():
+            if entry.sha256 == want:
+                return zoo_weights(entry.id)
+        for path in weights_search_paths():
+            if hashlib.sha256(path.read_bytes()).hexdigest() == want:
+                return read_weights_file(path)
+        raise BitstreamError(f"file needs weights {want[:16] or '(none)'} for codec {self.id}: not shipped, not "
+                             f"the weights_file option, not under ${WEIGHTS_ENV}")
+
+    def check_decodable(self, header: MvcHeader) -> None:
+        self._decoder_weights(header)
+
+    # ------------------------------------------------------------------------------------------ encode
+    def rung(self, quality: float, qualities: int) -> int:
+        if quality != int(quality) or not 0 <= int(quality) < qualities:
+            raise InputError(f"codec mvc-intra takes a quality rung in 0..{qualities - 1}, got {quality}")
+        return int(quality)
+
+    def config(self, settings: EncodeSettings) -> dict[str, Any]:
+        w = self.weights()
+        return {"quality": self.rung(settings.quality, w.config.qualities), "model": w.config.to_json(),
+                "weights": w.id}
+
+    def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
+        weights = self.weights()
+        model, q = self._model(weights), self.rung(settings.quality, weights.config.qualities)
+        info = source.info
+        acc = MetricAccumulator(ms_ssim=False)  # the metric code measure_file uses: same PSNR digits
+        recon_hash = hashlib.sha256()
+        estimated = table = real = 0.0
+        for v in range(info.views):
+            for start in range(0, info.frames, _READ_CHUNK):
+                frames = source.read_frames(v, start, min(start + _READ_CHUNK, info.frames))
+                for i, frame in enumerate(frames):
+                    coded = model.encode(to_tensor(frame), q)
+                    writer.write_packet(v, start + i, 1, coded.payload, INTRA_PACKET)
+                    picture = to_uint8(coded.x_hat)
+                    acc.add(v, frame, picture)
+                    recon_hash.update(picture.tobytes())
+                    estimated += coded.estimated_bits
+                    table += coded.table_bits
+                    real += 8 * len(coded.payload)
+        measured = acc.result()
+        return {"weights": weights.id, "estimated_bits": estimated, "table_bits": table, "real_bits": real,
+                "psnr_rgb_encoder": measured.psnr_rgb, "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb),
+                "reconstruction_sha256": recon_hash.hexdigest()}
+
+    # ------------------------------------------------------------------------------------------ decode
+    def decode(self, reader: MvcReader, views: Sequence[int], frames: range, skip_damaged: bool = False,
+               ) -> Iterator[DecodedFrame | Skipped]:
+        """Each frame depends on its own packet only: a damaged one costs that frame (a :class:`Skipped` of one
+        frame with ``skip_damaged``)."""
+        h = reader.header
+        if h.codec_id != self.id:
+            raise BitstreamError(f"file was made by codec {h.codec_id!r}, not {self.id!r}")
+        weights = self._decoder_weights(h)
+        try:
+            config = IntraConfig.from_json(h.codec_config.get("model"))
+        except InputError as exc:
+            raise BitstreamError(f"mvc-intra header: {exc}") from None
+        if config != weights.config:
+            raise BitstreamError(f"mvc-intra header's model config {config} is not the one of weights {weights.id}")
+        quality = h.codec_config.get("quality")
+        if not isinstance(quality, int) or not 0 <= quality < config.qualities:
+            raise BitstreamError(f"mvc-intra header has quality {quality!r}, not a rung in 0..{config.qualities - 1}")
+        try:
+            check_coding_size(h.height, h.width)
+        except InputError as exc:
+            raise BitstreamError(f"mvc-intra: {exc}") from None
+        model = self._model(weights)
+        for v in views:
+            for t in frames:
+                try:
+                    entries = reader.select(view=v, frames=range(t, t + 1), kind=INTRA_PACKET)
+                    if len(entries) != 1:
+                        raise BitstreamError(f"{reader.path}: {len(entries)} packets for view {v} frame {t} "
+                                             "(expected 1)")
+                    x_hat = model.decompress(reader.read_packet(entries[0]), h.height, h.width, quality)
+                except BitstreamError as exc:
+                    if not skip_damaged:
+                        raise
+                    yield Skipped(v, range(t, t + 1), str(exc))
+                    continue
+                yield DecodedFrame(v, t, to_uint8(x_hat))

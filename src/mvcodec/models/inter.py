@@ -1,0 +1,398 @@
+"""The single-view inter codec: DCVC-TCM conditional coding with M-LVC's multiple references (P pictures).
+
+::
+
+    refs = dpb.references(view, t, 3): [t-1, t-2, t-3] (decoded frame, feature, motion), fewer after an I picture
+    ENCODER ONLY                              BOTH SIDES (decoder-side nets; float64, exact, on the coding path)
+                                              v_bar = MvPredictor(v_{t-1}, v_{t-2})          (0 when disabled/none)
+    v = FlowNet(x, ref_1)
+    y_mv = mv_enc(v - v_bar) * mv_gain[q]  -> z_mv_hat, y_mv_hat (hyperprior; round(y - mu) ANS-coded)
+                                              v' = v_bar + mv_dec(y_mv_hat * mv_inv_gain[q])
+                                              v_hat = MvRefiner(v', ref_1, old MVs)          (v' when disabled)
+                                              C1, C2, C3 = TemporalContext(ref_1 frame/feature, v_hat)
+    y = ctx_enc(x, C1, C2, C3) * gain[q]   -> z_hat, y_hat; (mu, sigma) = fuse(h_s(z_hat), tp(C3))
+                                              F_hat = ctx_dec(y_hat * inv_gain[q], C1, C2, C3)
+                                              F_hat = ReferenceRefiner(F_hat, refs warped by composed motion)
+                                              x_hat = warp(ref_1, v_hat) + to_rgb(F_hat)
+                                              dpb.put(t, (x_hat, F_hat, v_hat))
+
+Payload of one P picture: one ANS stream holding z_mv, y_mv, z, y in that order (``mvcodec.entropy`` tables:
+factorized for z, Gaussian with the fixed ScaleTable for y).  Variable rate: per-quality gain vectors on both
+latents (DCVC-HEM's gains, as the intra model), quality index per sample.  The M-LVC ablation is data:
+``InterConfig(references=1, mv_prediction=False, mv_refinement=False, reference_refinement=False)``.
+
+Exactness (as :mod:`mvcodec.models.intra`): the decoder-side networks run in float64 on the fixed-point face of
+:mod:`mvcodec.layers.blocks`, warping is per-element, so scale indexes, reconstructions and the buffer contents
+are bit-identical on both sides whatever the thread count; the encoder codes with the same function
+(:meth:`InterModel._code`) and returns the decoder's reconstruction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mvcodec.entropy import EntropyBottleneck, GaussianConditional, dequantize, quantize, to_symbols
+from mvcodec.entropy.coder import SegmentDecoder, decode_indexed_part, encode_segments, indexed_segments
+from mvcodec.errors import BitstreamError, CodecError, InputError
+from mvcodec.layers.blocks import ExactOverflowError, conv, deconv
+from mvcodec.layers.flow import FlowNet
+from mvcodec.layers.warp import warp
+from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
+from mvcodec.models.inter_context import (
+    ContextualDecoder,
+    ContextualEncoder,
+    ReferenceRefiner,
+    TemporalContext,
+    TemporalPrior,
+    composed_motions,
+)
+from mvcodec.models.inter_motion import MotionCoder, MvPredictor, MvRefiner, previous_motion
+
+PAD_MULTIPLE = 64  # latents at 1/16, hyper-latents at 1/64
+
+
+@dataclass(frozen=True)
+class InterConfig:
+    """Sizes and switches of the inter model.
+
+    ``N``: feature channels at full resolution (3N/2 at 1/2, 2N at 1/4); ``M`` / ``Z``: frame latent and hyper
+    channels; ``mv_channels`` / ``mv_M`` / ``mv_Z``: motion nets' width, motion latent and hyper channels;
+    ``qualities``: gain vectors; ``references``: 1..3 pictures used (M-LVC); ``mv_prediction``,
+    ``mv_refinement``, ``reference_refinement``: M-LVC's modules (off = the ablation); ``flow_levels`` /
+    ``flow_channels``: the encoder's SpyNet-like flow net.  The defaults (1.48 M parameters) keep the codec's
+    weights file (this model and the default intra model, float32) under the zoo's 20 MB."""
+
+    N: int = 32
+    M: int = 96
+    Z: int = 48
+    mv_channels: int = 32
+    mv_M: int = 48
+    mv_Z: int = 32
+    qualities: int = 6
+    references: int = 3
+    mv_prediction: bool = True
+    mv_refinement: bool = True
+    reference_refinement: bool = True
+    flow_levels: int = 4
+    flow_channels: int = 24
+
+    def __post_init__(self) -> None:
+        sizes = (self.N, self.M, self.Z, self.mv_channels, self.mv_M, self.mv_Z, self.qualities, self.flow_channels)
+        if min(sizes) < 2 or not 1 <= self.references <= 3 or not 1 <= self.flow_levels <= 6:
+            raise InputError(f"bad inter model config {self}: sizes >= 2, references 1..3, flow_levels 1..6")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> InterConfig:
+        """From :meth:`to_json`'s dict (or a JSON string); anything else is an :class:`InputError`."""
+        if isinstance(data, str):
+            data = json.loads(data)
+        known = set(cls.__dataclass_fields__)
+        if not isinstance(data, dict) or set(data) - known:
+            raise InputError(f"bad inter model config {data!r} (keys: {', '.join(sorted(known))})")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise InputError(f"bad inter model config {data!r}: {exc}") from None
+
+
+def build_inter(cfg: InterConfig = InterConfig()) -> InterModel:
+    """The one builder of inter models."""
+    return InterModel(cfg)
+
+
+def _gains(qualities: int, channels: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """(gain, inv_gain), each (Q, C): rung q starts at 2**((q - Q + 1) / 2), the top rung at 1."""
+    ladder = torch.pow(2.0, 0.5 * (torch.arange(qualities, dtype=torch.float32) - (qualities - 1)))
+    return (nn.Parameter(ladder.view(-1, 1).repeat(1, channels)),
+            nn.Parameter((1.0 / ladder).view(-1, 1).repeat(1, channels)))
+
+
+class InterModel(nn.Module):
+    """P-picture codec (module docstring).  Training: :meth:`forward` (one P picture) and
+    :meth:`forward_sequence` (cascade); coding: :meth:`compress` / :meth:`decompress` with a
+    :class:`~mvcodec.models.dpb.DecodedPictureBuffer`."""
+
+    def __init__(self, cfg: InterConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.flow = FlowNet(cfg.flow_levels, cfg.flow_channels)
+        self.mv_predictor = MvPredictor(cfg.mv_channels) if cfg.mv_prediction else None
+        self.mv_refiner = MvRefiner(cfg.mv_channels) if cfg.mv_refinement else None
+        self.motion = MotionCoder(cfg.mv_channels, cfg.mv_M, cfg.mv_Z)
+        self.context = TemporalContext(cfg.N)
+        self.ctx_enc = ContextualEncoder(cfg.N, cfg.M)
+        self.ctx_dec = ContextualDecoder(cfg.N, cfg.M)
+        self.h_a = nn.Sequential(conv(cfg.M, cfg.Z, 3), nn.LeakyReLU(0.1), conv(cfg.Z, cfg.Z, 3, 2),
+                                 nn.LeakyReLU(0.1), conv(cfg.Z, cfg.Z, 3, 2))
+        self.h_s = nn.Sequential(deconv(cfg.Z, cfg.Z, 3), nn.LeakyReLU(0.1), deconv(cfg.Z, cfg.M, 3))
+        self.temporal_prior = TemporalPrior(cfg.N, cfg.M)
+        self.prior_fusion = nn.Sequential(conv(2 * cfg.M, 2 * cfg.M, 1), nn.LeakyReLU(0.1),
+                                          conv(2 * cfg.M, 2 * cfg.M, 1))
+        self.refiner = ReferenceRefiner(cfg.N, cfg.references) if cfg.reference_refinement else None
+        self.to_rgb = conv(cfg.N, 3, 3)
+        with torch.no_grad():  # start near x_hat = the motion-compensated prediction (M-LVC: x_hat = x_bar + r_hat)
+            self.to_rgb.weight.mul_(0.1)
+            self.to_rgb.bias.zero_()
+        self.gain, self.inv_gain = _gains(cfg.qualities, cfg.M)
+        self.mv_gain, self.mv_inv_gain = _gains(cfg.qualities, cfg.mv_M)
+        self.mv_entropy_bottleneck = EntropyBottleneck(cfg.mv_Z)
+        self.entropy_bottleneck = EntropyBottleneck(cfg.Z)
+        self.gaussian = GaussianConditional()
+
+    # ------------------------------------------------------------------------------------------ the one path
+    def _code(self, x: torch.Tensor | None, refs: list[DecodedPicture], quality: torch.Tensor, coder: LatentCoder,
+              motion_only: bool = False) -> dict[str, Any]:
+        """Code one P picture.  ``x (B,3,H,W)`` padded (None when decoding), ``refs`` most recent first (padded,
+        in the coding dtype), ``quality (B,)``.  ``coder`` quantizes (training), codes or decodes the latents.
+
+        Returns ``{"x_hat", "feature", "motion" (v_hat), "flow" (v, encoder only), "prediction"
+        (ref_1 warped by v_hat)}``; with ``motion_only`` the frame coding is skipped and ``x_hat`` is the
+        prediction."""
+        cfg = self.cfg
+        refs = refs[: cfg.references]
+        ref = refs[0].frame
+        dt = ref.dtype
+        enc_dt = torch.float32 if x is None else x.dtype
+        motions = [r.motion for r in refs[:2]]
+        v1, v2, avail = previous_motion(motions, ref)
+        v_bar = self.mv_predictor(v1, v2, avail) if self.mv_predictor is not None and motions[0] is not None \
+            else torch.zeros_like(v1)
+        # ---- motion
+        mv_gain, mv_inv = self.mv_gain[quality].unsqueeze(-1).unsqueeze(-1), \
+            self.mv_inv_gain[quality].unsqueeze(-1).unsqueeze(-1)
+        flow = y_mv = z_mv = None
+        if x is not None:
+            flow = self.flow(x, ref.to(enc_dt))
+            y_mv = self.motion.mv_enc(flow - v_bar.to(enc_dt)) * mv_gain
+            z_mv = self.motion.mv_ha(y_mv)
+        hp, wp = ref.shape[-2:]
+        z_mv_hat = coder.z("z_mv", z_mv, (ref.shape[0], cfg.mv_Z, hp // 64, wp // 64), self.mv_entropy_bottleneck)
+        mu, sigma = self.motion.mv_hs(z_mv_hat.to(dt)).chunk(2, dim=1)
+        y_mv_hat = coder.y("y_mv", y_mv, mu, sigma)
+        v_hat = v_bar + self.motion.mv_dec(y_mv_hat * mv_inv.to(dt))
+        if self.mv_refiner is not None:
+            v_hat = self.mv_refiner(v_hat, ref, v1, v2)
+        prediction = warp(ref, v_hat)
+        out: dict[str, Any] = {"motion": v_hat, "flow": flow, "prediction": prediction}
+        if motion_only:
+            return {**out, "x_hat": prediction, "feature": None}
+        # ---- contexts and the frame
+        c1, c2, c3 = self.context(ref, refs[0].feature, v_hat)
+        y = z = None
+        if x is not None:
+            gain = self.gain[quality].unsqueeze(-1).unsqueeze(-1)
+            y = self.ctx_enc(x, c1.to(enc_dt), c2.to(enc_dt), c3.to(enc_dt)) * gain
+            z = self.h_a(y)
+        z_hat = coder.z("z", z, (ref.shape[0], cfg.Z, hp // 64, wp // 64), self.entropy_bottleneck)
+        params = self.prior_fusion(torch.cat([self.h_s(z_hat.to(dt)), self.temporal_prior(c3)], dim=1))
+        mu, sigma = params.chunk(2, dim=1)
+        y_hat = coder.y("y", y, mu, sigma)
+        inv = self.inv_gain[quality].unsqueeze(-1).unsqueeze(-1).to(dt)
+        feature = self.ctx_dec(y_hat * inv, c1, c2, c3)
+        if self.refiner is not None:
+            feature = self.refiner(feature, [r.frame for r in refs],
+                                   composed_motions(v_hat, [r.motion for r in refs], len(refs)))
+        x_hat = prediction + self.to_rgb(feature)
+        return {**out, "x_hat": x_hat, "feature": feature}
+
+    # ------------------------------------------------------------------------------------------ training
+    def forward(self, x: torch.Tensor, refs: list[DecodedPicture], quality: torch.Tensor,
+                motion_only: bool = False) -> dict[str, Any]:
+        """One P picture.  ``x (B,3,H,W)`` in [0, 1] (H, W multiples of 64), ``refs`` most recent first
+        ``(B,3,H,W)`` frames (features (B,N,H,W) / motions (B,2,H,W) or None), ``quality (B,)`` int64.
+
+        Returns ``{"x_hat" (B,3,H,W), "bits" (B,), "bits_motion" (B,), "likelihoods" {name: tensor},
+        "flow", "prediction", "motion", "feature"}``.  Training: noise for the rates, straight-through rounding
+        for what the decoder sees; eval mode: rounding."""
+        quality = self._check_quality(quality, x.shape[0])
+        _check_padded(x)
+        coder = TrainCoder(self.gaussian, self.training)
+        out = self._code(x, refs, quality, coder, motion_only)
+        lik = coder.likelihoods
+        bits = {k: -torch.log2(v).flatten(1).sum(1) for k, v in lik.items()}
+        motion_bits = bits["z_mv"] + bits["y_mv"]
+        total = motion_bits + (bits["z"] + bits["y"] if not motion_only else 0.0)
+        return {**out, "bits": total, "bits_motion": motion_bits, "likelihoods": lik}
+
+    def forward_sequence(self, frames: torch.Tensor, i_frame: torch.Tensor, quality: torch.Tensor,
+                         motion_only: bool = False) -> list[dict[str, Any]]:
+        """The cascade over P pictures ``frames[:, 1:]`` of ``frames (B,T,3,H,W)`` after the I picture
+        reconstruction ``i_frame (B,3,H,W)``; each P picture's reconstruction, feature and motion become the
+        next one's reference, gradients kept across them.  Returns one :meth:`forward` dict per P picture."""
+        if frames.dim() != 5 or frames.shape[1] < 2 or i_frame.shape != frames[:, 0].shape:
+            raise InputError(f"forward_sequence needs frames (B, T>=2, 3, H, W) and the I picture (B, 3, H, W), "
+                             f"got {tuple(frames.shape)} and {tuple(i_frame.shape)}")
+        refs = [DecodedPicture(i_frame)]
+        outs = []
+        for t in range(1, frames.shape[1]):
+            out = self(frames[:, t], refs, quality, motion_only)
+            outs.append(out)
+            refs = [DecodedPicture(out["x_hat"].clamp(0, 1), out["feature"], out["motion"]), *refs][:3]
+        return outs
+
+    def update(self) -> None:
+        """Integer tables of both factorized priors (after training, before coding)."""
+        self.mv_entropy_bottleneck.update()
+        self.entropy_bottleneck.update()
+
+    # ------------------------------------------------------------------------------------------ coding
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor, dpb: DecodedPictureBuffer, view: int, frame: int, quality: int,
+                 ) -> tuple[bytes, torch.Tensor]:
+        """Code ``x (1,3,H,W)`` in [0, 1] as P picture ``frame`` of ``view`` with references from ``dpb``.
+
+        Puts the decoder's picture into ``dpb`` and returns ``(payload, x_hat (1,3,H,W) float32)``;
+        :attr:`last_estimated_bits` holds the continuous-likelihood estimate of what was coded."""
+        if x.dim() != 4 or x.shape[:2] != (1, 3):
+            raise InputError(f"inter compress takes one RGB picture (1, 3, H, W), got {tuple(x.shape)}")
+        q = self._check_quality(torch.tensor([quality]), 1)
+        refs = dpb.references(view, frame, self.cfg.references)
+        h, w = x.shape[-2:]
+        xp = pad(x.float())
+        if xp.shape[-2:] != refs[0].frame.shape[-2:]:
+            raise InputError(f"picture {w}x{h} pads to {tuple(xp.shape[-2:])}, references are "
+                             f"{tuple(refs[0].frame.shape[-2:])}")
+        coder = EncodeCoder(self.gaussian)
+        try:
+            out = self._code(xp, refs, q, coder)
+        except ExactOverflowError as exc:
+            raise CodecError(f"inter encoder: {exc}") from None
+        self.last_estimated_bits = coder.estimated_bits
+        dpb.put(view, frame, self._picture(out))
+        return encode_segments(coder.segments), self._crop(out["x_hat"], h, w)
+
+    @torch.no_grad()
+    def decompress(self, payload: bytes, dpb: DecodedPictureBuffer, view: int, frame: int, height: int,
+                   width: int, quality: int) -> torch.Tensor:
+        """The P picture ``(1,3,height,width)`` float32 from :meth:`compress`'s payload; puts it into ``dpb``.
+        A payload that does not decode is a :class:`BitstreamError`."""
+        q = self._check_quality(torch.tensor([quality]), 1)
+        refs = dpb.references(view, frame, self.cfg.references)
+        dec = SegmentDecoder(payload)
+        try:
+            out = self._code(None, refs, q, DecodeCoder(dec, self.gaussian))
+        except ExactOverflowError as exc:
+            raise BitstreamError(f"inter payload decodes to out-of-range latents (corrupt): {exc}") from None
+        dec.finish()
+        dpb.put(view, frame, self._picture(out))
+        return self._crop(out["x_hat"], height, width)
+
+    @staticmethod
+    def reference(x_hat: torch.Tensor) -> DecodedPicture:
+        """The buffer entry of an intra picture ``x_hat (1,3,H,W)`` (the intra decoder's output): padded,
+        float64, no feature, no motion."""
+        return DecodedPicture(pad(x_hat.double()))
+
+    @staticmethod
+    def _picture(out: dict[str, Any]) -> DecodedPicture:
+        return DecodedPicture(out["x_hat"].clamp(0.0, 1.0), out["feature"], out["motion"])
+
+    @staticmethod
+    def _crop(x_hat: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        return x_hat[..., :h, :w].clamp(0.0, 1.0).float()
+
+    def _check_quality(self, quality: torch.Tensor, batch: int) -> torch.Tensor:
+        quality = torch.as_tensor(quality, dtype=torch.int64).reshape(-1)
+        if quality.shape[0] != batch or quality.min() < 0 or quality.max() >= self.cfg.qualities:
+            raise InputError(f"quality must be {batch} index(es) in 0..{self.cfg.qualities - 1}, "
+                             f"got {quality.tolist()}")
+        return quality
+
+
+# ---------------------------------------------------------------------------------------------- latent coders
+class LatentCoder(Protocol):
+    """What :meth:`InterModel._code` does with each latent, in the stream's order (z_mv, y_mv, z, y):
+    :class:`TrainCoder`, :class:`EncodeCoder` or :class:`DecodeCoder`.
+
+    ``z(name, z or None, shape, bottleneck) -> z_hat`` and ``y(name, y or None, mu, sigma) -> y_hat``; the value
+    is None on the decoder, which takes it from the stream."""
+
+    def z(self, name: str, z: torch.Tensor | None, shape: tuple[int, ...], eb: EntropyBottleneck,
+          ) -> torch.Tensor: ...
+
+    def y(self, name: str, y: torch.Tensor | None, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor: ...
+
+
+class TrainCoder:
+    """Training / evaluation: noise (or rounding) for the likelihoods, straight-through rounding for the decoder."""
+
+    def __init__(self, gaussian: GaussianConditional, training: bool) -> None:
+        self.gaussian, self.training = gaussian, training
+        self.likelihoods: dict[str, torch.Tensor] = {}
+
+    def z(self, name: str, z: torch.Tensor | None, shape: tuple[int, ...], eb: EntropyBottleneck) -> torch.Tensor:
+        z_hat, self.likelihoods[name] = eb(z)
+        return z_hat
+
+    def y(self, name: str, y: torch.Tensor | None, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        mode = "noise" if self.training else "round"
+        self.likelihoods[name] = self.gaussian.likelihood(quantize(y, mode, mu), sigma, mu)
+        return quantize(y, "ste" if self.training else "round", mu)
+
+
+class EncodeCoder:
+    """The encoder: rounds, collects the ANS segments, sums the continuous-likelihood estimate of the coded bits."""
+
+    def __init__(self, gaussian: GaussianConditional) -> None:
+        self.gaussian = gaussian
+        self.segments: list = []
+        self.estimated_bits = 0.0
+
+    def z(self, name: str, z: torch.Tensor | None, shape: tuple[int, ...], eb: EntropyBottleneck) -> torch.Tensor:
+        medians = eb.medians.view(1, -1, 1, 1)
+        sym = to_symbols(z, medians)
+        z_hat = dequantize(sym, medians)
+        self.segments += indexed_segments(sym.numpy(), eb.indexes(sym.shape), eb.tables)
+        self.estimated_bits -= float(torch.log2(eb.likelihood(z_hat)).sum())
+        return z_hat
+
+    def y(self, name: str, y: torch.Tensor | None, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        sym = to_symbols(y.to(mu.dtype), mu)
+        y_hat = dequantize(sym, mu, mu.dtype)
+        self.segments += indexed_segments(sym.numpy(), self.gaussian.scale_table.index(sigma), self.gaussian.tables)
+        self.estimated_bits -= float(torch.log2(self.gaussian.likelihood(y_hat, sigma, mu)).sum())
+        return y_hat
+
+
+class DecodeCoder:
+    """The decoder: pops each latent from the stream with the tables the encoder used."""
+
+    def __init__(self, dec: SegmentDecoder, gaussian: GaussianConditional) -> None:
+        self.dec, self.gaussian = dec, gaussian
+
+    def z(self, name: str, z: torch.Tensor | None, shape: tuple[int, ...], eb: EntropyBottleneck) -> torch.Tensor:
+        sym = torch.from_numpy(decode_indexed_part(self.dec, eb.indexes(shape), eb.tables))
+        return dequantize(sym, eb.medians.view(1, -1, 1, 1))
+
+    def y(self, name: str, y: torch.Tensor | None, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        indexes = self.gaussian.scale_table.index(sigma)
+        sym = torch.from_numpy(decode_indexed_part(self.dec, indexes, self.gaussian.tables))
+        return dequantize(sym, mu, mu.dtype)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def padded(n: int) -> int:
+    return -(-n // PAD_MULTIPLE) * PAD_MULTIPLE
+
+
+def pad(x: torch.Tensor) -> torch.Tensor:
+    """Replicate-pad ``(B,C,H,W)`` on the right and bottom to multiples of 64."""
+    h, w = x.shape[-2:]
+    if (h, w) == (padded(h), padded(w)):
+        return x
+    return F.pad(x, (0, padded(w) - w, 0, padded(h) - h), mode="replicate")
+
+
+def _check_padded(x: torch.Tensor) -> None:
+    if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2] % PAD_MULTIPLE or x.shape[-1] % PAD_MULTIPLE:
+        raise InputError(f"inter model trains on (B, 3, H, W) with H, W multiples of {PAD_MULTIPLE}, "
+                         f"got {tuple(x.shape)}")

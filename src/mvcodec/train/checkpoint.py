@@ -1,0 +1,137 @@
+"""Checkpoints of a training run: safetensors (weights, optimizer moments) + JSON (where the run stands).
+
+::
+
+    RUN/checkpoints/step-00001200.safetensors   "model.<name>" every parameter and buffer of the model
+                                                "optim.<name>.<key>" the stage's Adam state (step, exp_avg, ...)
+    RUN/checkpoints/latest.json                 {"file": "step-00001200.safetensors", "sha256": ..., "stage": 1,
+                                                 "step": 200 (optimizer steps done in that stage),
+                                                 "global_step": 1200, "config_sha256": ..., "rng": ..., ...}
+    RUN/stages/01-<name>.safetensors            the model's weights at the end of each stage
+
+Writing order makes a crash harmless: the tensors go to a new file (atomically), then ``latest.json`` is
+replaced (atomically) to point at it, then older step files are removed; ``latest.json`` therefore always
+names a complete file, whose hash it also holds.  Reading uses safetensors and ``json`` only (no pickle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+from torch import nn
+
+from mvcodec.atomic import atomic_write_text, write_atomic
+from mvcodec.errors import InputError
+
+FORMAT = 1
+LATEST = "latest.json"
+
+
+@dataclass
+class TrainState:
+    """Where a run stands after ``global_step`` optimizer steps: ``step`` steps done in stage ``stage``."""
+
+    stage: int = 0
+    step: int = 0
+    global_step: int = 0
+    images: int = 0
+    train_time_s: float = 0.0
+    wall_time_s: float = 0.0
+    commands: list[str] = field(default_factory=list)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_tensors(model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every parameter and buffer of ``model`` as standalone CPU tensors (safetensors refuses shared storage)."""
+    return {prefix + k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def save_weights(path: str | Path, model: nn.Module, metadata: dict[str, str] | None = None) -> str:
+    """Write ``model``'s state dict as safetensors, atomically; returns the file's SHA-256."""
+    data = save(model_tensors(model), metadata=metadata)
+    write_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def save_checkpoint(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    names: list[str], state: TrainState, config_sha256: str, rng: dict[str, Any]) -> Path:
+    """Write a checkpoint of ``model`` and ``optimizer`` (whose parameters are named ``names``, in order);
+    ``rng`` describes the random state (JSON data)."""
+    folder = Path(run_dir) / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = model_tensors(model, "model.")
+    for index, st in optimizer.state_dict()["state"].items():
+        for key, value in st.items():
+            if not isinstance(value, torch.Tensor):
+                value = torch.tensor(value)
+            tensors[f"optim.{names[index]}.{key}"] = value.detach().to("cpu", copy=True).contiguous()
+    name = f"step-{state.global_step:08d}.safetensors"
+    data = save(tensors)
+    write_atomic(folder / name, data)
+    meta = {"format": FORMAT, "file": name, "sha256": hashlib.sha256(data).hexdigest(), "config_sha256": config_sha256,
+            "rng": rng,
+            **asdict(state)}
+    atomic_write_text(folder / LATEST, json.dumps(meta, indent=2))
+    for old in folder.glob("step-*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return folder / name
+
+
+def load_checkpoint(run_dir: str | Path, config_sha256: str) -> tuple[TrainState, dict[str, torch.Tensor]] | None:
+    """The state and tensors of the run's latest checkpoint, or None when it has none yet."""
+    folder = Path(run_dir) / "checkpoints"
+    latest = folder / LATEST
+    if not latest.is_file():
+        return None
+    try:
+        meta = json.loads(latest.read_text())
+        fields = {k: meta[k] for k in TrainState.__dataclass_fields__}
+        file, digest, config = meta["file"], meta["sha256"], meta["config_sha256"]
+    except (ValueError, KeyError, TypeError):
+        raise InputError(f"{latest}: not a checkpoint description of this version") from None
+    if config != config_sha256:
+        raise InputError(f"{run_dir}: config.yaml changed since the checkpoint was written; restore it to resume")
+    path = folder / Path(str(file)).name
+    if not path.is_file() or sha256_file(path) != digest:
+        raise InputError(f"{path}: checkpoint file missing or corrupt (sha256 mismatch)")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise InputError(f"{path}: unreadable checkpoint ({exc})") from None
+    return TrainState(**fields), tensors
+
+
+def restore_model(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Load the ``model.*`` tensors of a checkpoint into ``model`` (every key must match)."""
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise InputError(f"checkpoint does not fit the model: {' '.join(str(exc).split())[:300]}") from None
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, names: list[str], tensors: dict[str, torch.Tensor]) -> None:
+    """Load the ``optim.<name>.*`` tensors of a checkpoint into ``optimizer`` (parameters named ``names``)."""
+    sd = optimizer.state_dict()
+    state: dict[int, dict[str, Any]] = {}
+    for index, name in enumerate(names):
+        prefix = f"optim.{name}."
+        entry = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if entry:
+            state[index] = entry
+    optimizer.load_state_dict({"state": state, "param_groups": sd["param_groups"]})

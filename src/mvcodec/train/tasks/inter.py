@@ -1,0 +1,147 @@
+"""The training task ``inter``: the single-view P-picture codec (:mod:`mvcodec.models.inter`) on short clips.
+
+::
+
+    cfg.model (InterConfig fields)  --build_model-->  InterModel
+    cfg.data  --dataset-->  mvcodec.data.datasets.build_dataset(data, split): items {"frames": (V, T, 3, H, W),
+                            "flow": (V, T-1, 2, H, W) forward flow t -> t+1 (synthetic data only)}
+    batch["frames"] (B, V, T, ...) --each view is a sequence--> x (B*V, stage.frames, 3, H, W)   (H, W: 64k)
+    I picture: the first frame, coded by a frozen intra model (stage option "intra_weights": a .safetensors of
+               mvc-intra) or, without one, the original plus Gaussian noise (option "i_frame_noise", 0.01)
+    stage option "loss":
+        "flow"    flow warm-start: mean end-point error against the ground-truth backward flow (when the batch
+                  has "flow") + photometric warping MSE, on the encoder's FlowNet alone
+        "motion"  motion coding: lambda * MSE(ref warped by the decoded motion, x) + motion bpp, cascaded over
+                  the stage's frames (the prediction is the next reference, so MV prediction sees decoded MVs)
+        "rd"      the whole codec: lambda * D(x_hat, x) + bpp per P picture, averaged over the stage's P pictures
+                  with gradients across them (the cascaded loss; frames = 2 is a single P picture)
+    finalize: InterModel.update()  (integer tables of both factorized priors)
+
+Default schedule (data, :meth:`InterTask.default_stages`): the staged training of DCVC-TCM and M-LVC (digests
+dcvc_b_tcm.md "Loss and training schedule", mlvc.md "step-by-step"): flow warm-start, motion coding, the whole
+codec on one P picture, then the cascade over 4 P pictures (1, 2, 3, 3 references).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from mvcodec.errors import InputError
+from mvcodec.layers.warp import warp
+from mvcodec.models.inter import InterConfig, InterModel, build_inter
+from mvcodec.train.rd_loss import average_terms, rd_loss
+from mvcodec.train.task import Stage, register_task
+
+MOTION_PARAMS = ("flow.", "motion.", "mv_predictor.", "mv_refiner.", "mv_gain", "mv_inv_gain",
+                 "mv_entropy_bottleneck.")
+LOSSES = ("flow", "motion", "rd")
+
+
+def sequences(batch: dict[str, torch.Tensor], frames: int, lmbda: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(x (S, frames, 3, H, W), quality (S,), lmbda (S,), flow (S, frames-1, 2, H, W) or None)``, S = B*V:
+    every view of every item is one sequence, cut to its first ``frames`` frames."""
+    clips = batch.get("frames")
+    if clips is None or clips.dim() != 6 or clips.shape[3] != 3:
+        raise InputError(f"inter task: batch['frames'] must be (B, V, T, 3, H, W), got "
+                         f"{None if clips is None else tuple(clips.shape)}")
+    if clips.shape[2] < frames:
+        raise InputError(f"inter task: the stage needs {frames} frames per sequence, the data gives {clips.shape[2]}")
+    views = clips.shape[1]
+    quality = batch["quality"].to(clips.device).repeat_interleave(views)
+    lmbda = torch.as_tensor(lmbda, device=clips.device).expand(clips.shape[0]).repeat_interleave(views)
+    flow = batch.get("flow")
+    if flow is not None:
+        flow = flow[:, :, : frames - 1].flatten(0, 1)
+    return clips[:, :, :frames].flatten(0, 1), quality, lmbda, flow
+
+
+def backward_flow(forward: torch.Tensor) -> torch.Tensor:
+    """Approximate backward flow t -> t-1 ``(S, 2, H, W)`` from the forward flow t-1 -> t: ``-f(p - f(p))``."""
+    return -warp(forward, -forward)
+
+
+@register_task("inter")
+class InterTask:
+    """The ``inter`` task (module docstring)."""
+
+    name = "inter"
+
+    def __init__(self) -> None:
+        self._intra: dict[str, nn.Module] = {}
+
+    def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
+        return build_inter(InterConfig.from_json(dict(model_cfg)))
+
+    def dataset(self, data_cfg: dict[str, Any], split: Literal["train", "val"]) -> Dataset:
+        from mvcodec.data.datasets import build_dataset  # the data factory (heavy imports only when training)
+        return build_dataset(data_cfg, split)
+
+    def default_stages(self) -> list[Stage]:
+        return [
+            Stage(name="flow", steps=20_000, lr=1e-4, trainable=("flow.",), frames=2, options={"loss": "flow"}),
+            Stage(name="motion", steps=40_000, lr=1e-4, trainable=MOTION_PARAMS, frames=4,
+                  options={"loss": "motion"}),
+            Stage(name="single-p", steps=80_000, lr=1e-4, frames=2, options={"loss": "rd"}),
+            Stage(name="cascade", steps=40_000, lr=5e-5, frames=5, options={"loss": "rd"}),
+        ]
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
+             lmbda: torch.Tensor) -> dict[str, torch.Tensor]:
+        kind = stage.options.get("loss", "rd")
+        if kind not in LOSSES:
+            raise InputError(f"inter task: stage {stage.name} has loss {kind!r} (choose from {', '.join(LOSSES)})")
+        if stage.frames < 2:
+            raise InputError(f"inter task: stage {stage.name} needs frames >= 2 (an I picture and a P picture)")
+        x, quality, lmbda, flow = sequences(batch, stage.frames, lmbda)
+        if kind == "flow":
+            return self._flow_loss(model, x, flow)
+        i_frame = self.i_picture(x[:, 0], quality, stage)
+        outs = model.forward_sequence(x, i_frame, quality, motion_only=kind == "motion")
+        key, bits = ("prediction", "bits_motion") if kind == "motion" else ("x_hat", "bits")
+        terms = [rd_loss(o[key], x[:, t + 1], o[bits], lmbda, stage.distortion) for t, o in enumerate(outs)]
+        out = average_terms(terms)
+        out["bpp_motion"] = torch.stack([o["bits_motion"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
+        out["images"] = torch.tensor(float(x.shape[0] * len(outs)))
+        return out
+
+    def _flow_loss(self, model: nn.Module, x: torch.Tensor, flow: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The flow warm-start on consecutive pairs of every sequence (module docstring)."""
+        inner = getattr(model, "module", model)
+        cur, ref = x[:, 1:].flatten(0, 1), x[:, :-1].flatten(0, 1)
+        est = inner.flow(cur, ref)
+        warp_mse = (warp(ref, est) - cur).pow(2).mean()
+        out = {"warp_mse": warp_mse.detach()}
+        loss = warp_mse
+        if flow is not None:
+            epe = (est - backward_flow(flow.flatten(0, 1).to(est))).pow(2).sum(1).add(1e-8).sqrt().mean()
+            loss = loss + 0.01 * epe
+            out["epe"] = epe.detach()
+        return {"loss": loss, **out, "images": torch.tensor(float(cur.shape[0]))}
+
+    def i_picture(self, x0: torch.Tensor, quality: torch.Tensor, stage: Stage) -> torch.Tensor:
+        """The I picture the cascade starts from ``(S, 3, H, W)``: the frozen intra model's reconstruction, or the
+        original with Gaussian noise (stage options "intra_weights" / "i_frame_noise")."""
+        path = stage.options.get("intra_weights")
+        with torch.no_grad():
+            if path:
+                intra = self._intra_model(str(path), x0.device)
+                return intra(x0, quality.clamp(max=intra.cfg.qualities - 1))["x_hat"].clamp(0, 1)
+            sigma = float(stage.options.get("i_frame_noise", 0.01))
+            return (x0 + sigma * torch.randn_like(x0)).clamp(0, 1)
+
+    def _intra_model(self, path: str, device: torch.device) -> nn.Module:
+        if path not in self._intra:
+            from mvcodec.codecs.learned_intra import read_weights_file
+            self._intra[path] = read_weights_file(path).model().to(device).eval()
+        return self._intra[path]
+
+    def finalize(self, model: nn.Module) -> None:
+        inner = getattr(model, "module", model)  # unwrap DistributedDataParallel
+        if not isinstance(inner, InterModel):
+            raise TypeError(f"inter task: finalize expects an InterModel, got {type(inner).__name__}")
+        inner.update()
+

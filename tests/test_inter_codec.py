@@ -1,0 +1,213 @@
+"""The ``mlvc`` codec: round trip through a real .mvc file, exact decode across thread counts, packets read per
+frame (intra period + P pictures up to t only), damaged packets, weights handling.  Random-init weights in tmp
+files, tiny clips (2 views x 4 frames x 64x96 and smaller)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic_clip
+
+from mvcodec.api import encode_file
+from mvcodec.bitstream import MvcReader
+from mvcodec.codecs.base import DecodedFrame, EncodeSettings, Skipped
+from mvcodec.codecs.learned_inter import MlvcCodec, read_weights_file, save_mlvc_weights
+from mvcodec.errors import BitstreamError, CodecError, InputError
+from mvcodec.models.inter import InterConfig, build_inter
+from mvcodec.models.intra import IntraConfig, build_intra
+
+TINY_INTRA = IntraConfig(N=16, M=32, Z=16, groups=(8, 8), qualities=3, blocks=0, context=16)
+TINY_INTER = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8)
+
+
+def write_weights(path: Path, seed: int = 0, inter_cfg: InterConfig = TINY_INTER) -> str:
+    torch.manual_seed(seed)
+    intra, inter = build_intra(TINY_INTRA), build_inter(inter_cfg)
+    intra.update()
+    inter.update()
+    return save_mlvc_weights(intra, inter, path)
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("w") / "mlvc.safetensors"
+    write_weights(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def coded(weights_file: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, np.ndarray]:
+    """2 views x 4 frames x 64x96, intra period 3: frames 0 (I), 1, 2 (P), 3 (I)."""
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=2, frames=4, height=64, width=96)
+    path = tmp_path_factory.mktemp("c") / "clip.mvc"
+    codec = MlvcCodec(weights_file=str(weights_file))
+    result = encode_file(clip, codec, EncodeSettings(1, "ld", gop=3), path)
+    return path, result.extra, clip.frames
+
+
+def decode_all(path: Path, weights_file: Path, frames: range | None = None, skip: bool = False) -> list:
+    codec = MlvcCodec(weights_file=str(weights_file))
+    with MvcReader(path) as reader:
+        codec.check_decodable(reader.header)
+        out = list(codec.decode(reader, range(reader.header.views), frames or range(reader.header.frames), skip))
+        return out, reader.packets_read
+
+
+def test_round_trip_matches_the_encoders_reconstruction(coded, weights_file: Path) -> None:
+    path, extra, original = coded
+    out, read = decode_all(path, weights_file)
+    assert [(d.view, d.frame) for d in out] == [(v, t) for v in range(2) for t in range(4)]
+    assert read == 8
+    pictures = np.stack([d.rgb for d in out])
+    assert hashlib.sha256(pictures.tobytes()).hexdigest() == extra["reconstruction_sha256"]
+    assert pictures.shape == (8, 64, 96, 3) and pictures.dtype == np.uint8
+
+
+def test_real_bits_are_close_to_the_estimate(coded) -> None:
+    _, extra, _ = coded
+    est, real = extra["estimated_bits_inter"], extra["real_bits_inter"]
+    p_frames = 2 * 2
+    assert real >= 0.9 * est
+    assert abs(real - est) <= 0.02 * est + p_frames * 8 * 16  # 2 % plus a few bytes per packet (ANS flush)
+
+
+def test_header_names_both_models(coded) -> None:
+    path, _, _ = coded
+    with MvcReader(path) as reader:
+        cfg = reader.header.codec_config
+    assert InterConfig.from_json(cfg["inter"]) == TINY_INTER and IntraConfig.from_json(cfg["intra"]) == TINY_INTRA
+    assert len(cfg["intra_sha256"]) == 64 and len(cfg["inter_sha256"]) == 64 and cfg["quality"] == 1
+
+
+@pytest.mark.parametrize("frame, packets", [(0, 1), (1, 2), (2, 3), (3, 1)])
+def test_frame_t_reads_its_intra_picture_and_p_pictures_up_to_t(coded, weights_file: Path, frame: int,
+                                                                 packets: int) -> None:
+    path, _, _ = coded
+    codec = MlvcCodec(weights_file=str(weights_file))
+    with MvcReader(path) as reader:
+        out = list(codec.decode(reader, [1], range(frame, frame + 1)))
+        assert reader.packets_read == packets
+    assert [(d.view, d.frame) for d in out] == [(1, frame)]
+
+
+@pytest.mark.parametrize("damaged, lost", [(1, (1, 2)), (0, (0, 1, 2))])
+def test_a_damaged_packet_skips_the_rest_of_its_intra_period(coded, weights_file: Path, tmp_path: Path,
+                                                             damaged: int, lost: tuple) -> None:
+    path, _, _ = coded
+    with MvcReader(path) as reader:
+        entry = reader.select(view=0, frames=range(damaged, damaged + 1))[0]
+    data = bytearray(path.read_bytes())
+    data[entry.offset + 8 + entry.length // 2] ^= 0xFF
+    bad = tmp_path / "bad.mvc"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(BitstreamError):
+        decode_all(bad, weights_file)
+    out, _ = decode_all(bad, weights_file, skip=True)
+    kinds = [(type(d).__name__, d.view, d.frame if isinstance(d, DecodedFrame) else tuple(d.frames)) for d in out]
+    view0 = [("DecodedFrame", 0, t) for t in range(lost[0])] + [("Skipped", 0, lost), ("DecodedFrame", 0, 3)]
+    assert kinds[:len(view0)] == view0
+    assert kinds[len(view0):] == [("DecodedFrame", 1, t) for t in range(4)]
+    assert isinstance(out[lost[0]], Skipped) and "intra period" in out[lost[0]].reason
+
+
+def test_structure_intra_codes_every_frame_intra(weights_file: Path, tmp_path: Path) -> None:
+    clip = synthetic_clip(views=1, frames=3, height=64, width=64)
+    path = tmp_path / "i.mvc"
+    encode_file(clip, MlvcCodec(weights_file=str(weights_file)), EncodeSettings(0, "intra"), path)
+    with MvcReader(path) as reader:
+        assert [e.kind for e in reader.entries] == [0, 0, 0]
+    out, read = decode_all(path, weights_file, frames=range(2, 3))
+    assert [(d.view, d.frame) for d in out] == [(0, 2)] and read == 1
+
+
+def _digest(frames: list) -> str:
+    h = hashlib.sha256()
+    for d in frames:
+        h.update(d.rgb.tobytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("enc_threads, dec_threads", [(1, 2), (2, 1)])
+def test_decode_is_exact_across_thread_counts(weights_file: Path, tmp_path: Path, enc_threads: int,
+                                              dec_threads: int) -> None:
+    """Encode with one thread count, decode with the other (in process: torch.set_num_threads); 64x128 is large
+    enough that torch splits its kernels across threads (64 x 128 x 8 channels > its grain of 32768)."""
+    before = torch.get_num_threads()
+    clip = synthetic_clip(views=1, frames=3, height=64, width=128, seed=3)
+    path = tmp_path / "t.mvc"
+    try:
+        torch.set_num_threads(enc_threads)
+        extra = encode_file(clip, MlvcCodec(weights_file=str(weights_file)), EncodeSettings(2, "ld", gop=4),
+                            path).extra
+        torch.set_num_threads(dec_threads)
+        out, _ = decode_all(path, weights_file)
+    finally:
+        torch.set_num_threads(before)
+    assert _digest(out) == extra["reconstruction_sha256"]
+
+
+LAUNCHER = """
+import sys, torch
+torch.set_num_threads(int(sys.argv[1]))
+assert torch.get_num_threads() == int(sys.argv[1])
+from mvcodec.cli.main import main
+import mvcodec.codecs.learned_inter  # noqa: F401  (registers mlvc until the codec package imports it)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.slow
+def test_decode_in_fresh_processes_is_identical_with_1_2_and_4_threads(coded, weights_file: Path,
+                                                                       tmp_path: Path) -> None:
+    """The CLI decoder in fresh processes (the file needs the weights: found through $MVCODEC_WEIGHTS)."""
+    path, extra, _ = coded
+    digests = set()
+    for n in (1, 2, 4):
+        env = {**os.environ, "OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n),
+               "MVCODEC_WEIGHTS": str(weights_file)}
+        out = tmp_path / f"out{n}"
+        proc = subprocess.run([sys.executable, "-c", LAUNCHER, str(n), "decode", str(path), "-o", str(out)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        digests.add(hashlib.sha256(b"".join(f.read_bytes() for f in sorted(out.rglob("*.png")))).hexdigest())
+    assert len(digests) == 1
+
+
+def test_weights_of_another_hash_are_refused(coded, tmp_path: Path) -> None:
+    path, _, _ = coded
+    other = tmp_path / "other.safetensors"
+    write_weights(other, seed=1)
+    with MvcReader(path) as reader, pytest.raises(BitstreamError, match="needs weights"):
+        MlvcCodec(weights_file=str(other)).check_decodable(reader.header)
+
+
+def test_weights_file_round_trip_and_errors(weights_file: Path, tmp_path: Path) -> None:
+    w = read_weights_file(weights_file)
+    assert (w.intra_config, w.inter_config) == (TINY_INTRA, TINY_INTER)
+    intra, inter = w.models()
+    assert not intra.training and not inter.training
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}      ")
+    with pytest.raises(CodecError):
+        read_weights_file(junk)
+    assert MlvcCodec(weights_file=str(tmp_path / "missing.safetensors")).unavailable_reason()
+    assert "no shipped weights" in (MlvcCodec(weights="no-such-id").unavailable_reason() or "")
+    with pytest.raises(InputError):
+        MlvcCodec(bogus=1)
+
+
+def test_random_access_structure_and_bad_quality_are_input_errors(weights_file: Path, tmp_path: Path) -> None:
+    clip = synthetic_clip(views=1, frames=2, height=64, width=64)
+    codec = MlvcCodec(weights_file=str(weights_file))
+    with pytest.raises(InputError, match="random access"):
+        encode_file(clip, codec, EncodeSettings(1, "ra"), tmp_path / "a.mvc")
+    with pytest.raises(InputError, match="quality rung"):
+        encode_file(clip, codec, EncodeSettings(7, "ld"), tmp_path / "b.mvc")

@@ -1,0 +1,292 @@
+"""The inter model and its parts: warping, flow net, decoded picture buffer, training forward over a sequence,
+exact compress/decompress with 1, 2 and 3 references, the M-LVC ablation as config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mvcodec.errors import BitstreamError, InputError
+from mvcodec.layers.flow import FlowNet
+from mvcodec.layers.warp import compose, downsample_flow, upsample_flow, warp
+from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
+from mvcodec.models.inter import InterConfig, InterModel, build_inter
+
+TINY = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8)
+ABLATION = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8, references=1,
+                       mv_prediction=False, mv_refinement=False, reference_refinement=False)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+
+def moving_clip(frames: int = 4, h: int = 64, w: int = 64, shift: int = 2) -> torch.Tensor:
+    """(1, T, 3, H, W): a smooth pattern translating ``shift`` px right per frame."""
+    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w + shift * frames,
+                                                                               dtype=torch.float32), indexing="ij")
+    base = torch.stack([0.5 + 0.4 * torch.sin(xx / 5 + c) * torch.cos(yy / 7 - c) for c in range(3)])
+    return torch.stack([base[:, :, shift * (frames - t): shift * (frames - t) + w] for t in range(frames)])[None]
+
+
+# ------------------------------------------------------------------------------------------------ warping
+def test_warp_by_an_integer_shift_moves_the_picture() -> None:
+    x = torch.rand(1, 3, 8, 10, dtype=torch.float64)
+    flow = torch.zeros(1, 2, 8, 10, dtype=torch.float64)
+    flow[:, 0] = 2.0  # every pixel comes from 2 px to its right
+    out = warp(x, flow)
+    assert torch.allclose(out[..., :-2], x[..., 2:], atol=1e-12) and out.dtype == torch.float64
+    assert torch.allclose(out[..., -2:], x[..., -1:].expand(-1, -1, -1, 2), atol=1e-12)  # border padding
+    assert torch.allclose(warp(x, torch.zeros_like(flow)), x, atol=1e-12)
+
+
+def test_compose_follows_both_fields_and_flow_rescaling() -> None:
+    a = torch.full((1, 2, 8, 8), 1.0)
+    b = torch.full((1, 2, 8, 8), 2.0)
+    assert torch.allclose(compose(a, b), torch.full_like(a, 3.0))
+    assert torch.allclose(downsample_flow(b, 2), torch.full((1, 2, 4, 4), 1.0))
+    assert torch.allclose(upsample_flow(torch.full((1, 2, 4, 4), 1.0)), b)
+    with pytest.raises(ValueError):
+        warp(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
+
+
+def test_flow_net_shapes_and_a_few_steps_reduce_the_warping_error() -> None:
+    clip = moving_clip(2, 32, 32)
+    x, ref = clip[:, 1], clip[:, 0]
+    net = FlowNet(levels=3, channels=8)
+    assert torch.equal(net(x, ref), torch.zeros(1, 2, 32, 32))  # zero-initialised corrections
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(15):
+        loss = (warp(ref, net(x, ref)) - x)[..., 4:-4, 4:-4].pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
+    with pytest.raises(ValueError):
+        net(torch.rand(1, 3, 30, 32), torch.rand(1, 3, 30, 32))
+
+
+# ------------------------------------------------------------------------------------------------ the buffer
+def test_dpb_capacity_keys_and_reference_chains() -> None:
+    dpb = DecodedPictureBuffer(capacity=3)
+    pic = lambda motion: DecodedPicture(torch.zeros(1, 3, 4, 4), None, motion)  # noqa: E731
+    dpb.put(0, 0, pic(None))                     # I picture
+    dpb.put(1, 0, pic(None))                     # another view's picture, its own key
+    assert len(dpb.references(0, 1, 3)) == 1     # the chain stops at the I picture
+    dpb.put(0, 1, pic(torch.zeros(1, 2, 4, 4)))
+    dpb.put(0, 2, pic(torch.zeros(1, 2, 4, 4)))
+    assert len(dpb.references(0, 3, 3)) == 3 and len(dpb.references(0, 3, 2)) == 2
+    dpb.put(0, 3, pic(torch.zeros(1, 2, 4, 4)))  # evicts (0, 0): capacity is per view
+    assert (0, 0) not in dpb and (1, 0) in dpb and len(dpb) == 4
+    assert len(dpb.references(0, 4, 3)) == 3
+    assert len(dpb.references(0, 3, 3)) == 2     # frame 0 is gone: the chain is shorter
+    with pytest.raises(KeyError, match="not in the decoded picture buffer"):
+        dpb.references(0, 9, 3)
+    dpb.clear(0)
+    assert dpb.keys() == [(1, 0)]
+
+
+# ------------------------------------------------------------------------------------------------ training
+@pytest.mark.parametrize("cfg", [TINY, ABLATION], ids=["mlvc", "ablation"])
+def test_forward_sequence_keeps_gradients_across_p_frames(cfg: InterConfig) -> None:
+    model = build_inter(cfg)
+    clip = moving_clip(4, 64, 64).repeat(2, 1, 1, 1, 1)
+    i_frame = clip[:, 0].clone().requires_grad_(True)
+    outs = model.forward_sequence(clip, i_frame, torch.tensor([0, 2]))
+    assert len(outs) == 3
+    for o in outs:
+        assert o["x_hat"].shape == (2, 3, 64, 64) and o["bits"].shape == (2,) and torch.all(o["bits"] > 0)
+        assert set(o["likelihoods"]) == {"z_mv", "y_mv", "z", "y"}
+    # the last frame's loss reaches the I picture through two reconstructed references
+    outs[-1]["x_hat"].pow(2).mean().backward()
+    assert i_frame.grad is not None and float(i_frame.grad.abs().sum()) > 0
+
+
+def test_quality_changes_the_rate_and_is_checked() -> None:
+    model = build_inter(TINY).eval()
+    clip = moving_clip(2, 64, 64)
+    refs = [DecodedPicture(clip[:, 0])]
+    with torch.no_grad():
+        model.gain[2].mul_(30.0)  # a larger gain quantizes finer: more bits
+        model.mv_gain[2].mul_(30.0)
+        low = model(clip[:, 1], refs, torch.tensor([0]))["bits"]
+        high = model(clip[:, 1], refs, torch.tensor([2]))["bits"]
+    assert float(high) > float(low)
+    with pytest.raises(InputError):
+        model(clip[:, 1], refs, torch.tensor([3]))
+    with pytest.raises(InputError):
+        model(torch.rand(1, 3, 60, 64), refs, torch.tensor([0]))
+
+
+def test_motion_only_codes_the_motion_alone() -> None:
+    model = build_inter(TINY)
+    clip = moving_clip(2, 64, 64)
+    out = model(clip[:, 1], [DecodedPicture(clip[:, 0])], torch.tensor([1]), motion_only=True)
+    assert torch.equal(out["x_hat"], out["prediction"]) and out["feature"] is None
+    assert torch.allclose(out["bits"], out["bits_motion"]) and set(out["likelihoods"]) == {"z_mv", "y_mv"}
+
+
+# ------------------------------------------------------------------------------------------------ coding
+def coded_sequence(cfg: InterConfig, frames: int, threads: tuple[int, int] = (1, 1)) -> tuple[list, list, list]:
+    """Code P frames 1..frames-1 of a 60x70 clip after a ground-truth I picture; returns per frame the encoder's
+    reconstruction, the decoder's, and (real bits, estimated bits)."""
+    torch.manual_seed(1)
+    model = build_inter(cfg).eval()
+    model.update()
+    clip = moving_clip(frames, 60, 70)[0]
+    enc, dec = DecodedPictureBuffer(4), DecodedPictureBuffer(4)
+    i_picture = (clip[:1] + 0.01 * torch.randn(1, 3, 60, 70)).clamp(0, 1)  # a noisy "I picture"
+    for dpb in (enc, dec):
+        dpb.put(0, 0, InterModel.reference(i_picture))
+    x_enc, x_dec, bits = [], [], []
+    for t in range(1, frames):
+        torch.set_num_threads(threads[0])
+        payload, x_hat = model.compress(clip[t:t + 1], enc, 0, t, 1)
+        bits.append((8 * len(payload), model.last_estimated_bits))
+        torch.set_num_threads(threads[1])
+        x_dec.append(model.decompress(payload, dec, 0, t, 60, 70, 1))
+        x_enc.append(x_hat)
+    torch.set_num_threads(1)
+    return x_enc, x_dec, bits
+
+
+@pytest.mark.parametrize("cfg", [TINY, ABLATION], ids=["mlvc", "ablation"])
+def test_decoder_reproduces_the_encoder_with_1_2_and_3_references(cfg: InterConfig) -> None:
+    x_enc, x_dec, bits = coded_sequence(cfg, 5)  # P frames 1..4 see 1, 2, 3, 3 references
+    for a, b in zip(x_enc, x_dec):
+        assert a.shape == (1, 3, 60, 70) and torch.equal(a, b)
+    for real, est in bits:
+        assert abs(real - est) <= 0.02 * est + 8 * 12  # within 2 % plus a few bytes (the ANS coder's flush)
+
+
+@pytest.mark.slow  # two threads on a shared 2-core machine: seconds to minutes
+def test_decoder_reproduces_the_encoder_across_thread_counts() -> None:
+    x_enc, x_dec, _ = coded_sequence(TINY, 4, threads=(2, 1))
+    assert all(torch.equal(a, b) for a, b in zip(x_enc, x_dec))
+
+
+def test_references_change_the_reconstruction() -> None:
+    """With 3 references the M-LVC modules see more than the last picture; the ablation ignores them."""
+    model = build_inter(TINY).eval()
+    for module in (model.mv_predictor, model.mv_refiner, model.refiner):
+        torch.nn.init.normal_(module.net[-1].weight, std=0.1)  # leave the identity start
+    clip = moving_clip(4, 64, 64)
+    motion = torch.randn(1, 2, 64, 64)
+    refs = [DecodedPicture(clip[:, 2], torch.rand(1, 8, 64, 64), motion),
+            DecodedPicture(clip[:, 1], None, 0.5 * motion), DecodedPicture(clip[:, 0])]
+    with torch.no_grad():
+        one = model(clip[:, 3], refs[:1], torch.tensor([1]))["x_hat"]
+        three = model(clip[:, 3], refs, torch.tensor([1]))["x_hat"]
+    assert not torch.allclose(one, three)
+
+
+def test_a_corrupt_payload_is_a_bitstream_error() -> None:
+    model = build_inter(TINY).eval()
+    model.update()
+    clip = moving_clip(2, 64, 64)[0]
+    enc, dec = DecodedPictureBuffer(), DecodedPictureBuffer()
+    for dpb in (enc, dec):
+        dpb.put(0, 0, InterModel.reference(clip[:1]))
+    payload, _ = model.compress(clip[1:2], enc, 0, 1, 0)
+    with pytest.raises(BitstreamError):
+        model.decompress(payload[:-4] + b"\x01\x02\x03", dec, 0, 1, 64, 64, 0)
+
+
+def test_config_round_trip_and_validation() -> None:
+    assert InterConfig.from_json(TINY.to_json()) == TINY
+    with pytest.raises(InputError):
+        InterConfig.from_json({"N": 8, "bogus": 1})
+    with pytest.raises(InputError):
+        InterConfig(references=4)
+    assert build_inter(ABLATION).mv_predictor is None and build_inter(TINY).refiner is not None
+
+
+# ------------------------------------------------------------------------------------------------ the task
+def hand_batch(items: int = 1, views: int = 2, frames: int = 3, quality: int = 1) -> dict[str, torch.Tensor]:
+    """A batch like the data factory's: (B, V, T, 3, H, W) frames, forward flow (B, V, T-1, 2, H, W)."""
+    clip = moving_clip(frames, 64, 64)  # 2 px per frame to the right: forward flow +2, backward -2
+    flow = torch.zeros(items, views, frames - 1, 2, 64, 64)
+    flow[:, :, :, 0] = 2.0
+    return {"frames": clip[:, None].repeat(items, views, 1, 1, 1, 1), "flow": flow,
+            "quality": torch.full((items,), quality, dtype=torch.int64)}
+
+
+def test_task_is_registered_and_its_default_schedule_is_data() -> None:
+    from mvcodec.train.task import get_task
+    task = get_task("inter")
+    stages = task.default_stages()
+    assert [s.options["loss"] for s in stages] == ["flow", "motion", "rd", "rd"]
+    assert stages[0].trainable == ("flow.",) and stages[-1].frames > 2
+    model = task.build_model(TINY.to_json())
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in stages[1].trainable:  # every prefix of the motion stage names parameters
+        assert any(n.startswith(prefix) for n in names), prefix
+
+
+@pytest.mark.parametrize("loss, frames", [("flow", 2), ("motion", 3), ("rd", 2), ("rd", 3)])
+def test_task_losses_train(loss: str, frames: int) -> None:
+    from mvcodec.train.task import Stage, get_task
+    task = get_task("inter")
+    model = task.build_model(TINY.to_json())
+    stage = Stage(name=loss, steps=1, frames=frames, options={"loss": loss})
+    out = task.loss(model, hand_batch(frames=frames), stage, torch.tensor([400.0]))
+    assert out["loss"].requires_grad and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    grads = {n for n, p in model.named_parameters() if p.grad is not None and float(p.grad.abs().sum()) > 0}
+    assert any(n.startswith("flow.") for n in grads)
+    if loss == "flow":
+        assert "epe" in out and float(out["epe"]) > 0 and not any(n.startswith("motion.") for n in grads)
+    elif loss == "motion":
+        assert not any(n.startswith("ctx_dec.") for n in grads) and float(out["bpp_motion"]) > 0
+    else:
+        assert any(n.startswith("ctx_dec.") for n in grads) and float(out["bpp"]) > float(out["bpp_motion"])
+    assert float(out["images"]) == 2 * (frames - 1)  # 2 views x P pictures (flow: consecutive pairs)
+
+
+def test_backward_flow_of_a_uniform_motion_is_its_negation() -> None:
+    from mvcodec.train.tasks.inter import backward_flow
+    fwd = torch.full((1, 2, 16, 16), 3.0)
+    assert torch.allclose(backward_flow(fwd), -fwd)
+
+
+def test_task_refuses_short_clips_and_unknown_losses() -> None:
+    from mvcodec.train.task import Stage, get_task
+    task = get_task("inter")
+    model = task.build_model(TINY.to_json())
+    with pytest.raises(InputError, match="needs 4 frames"):
+        task.loss(model, hand_batch(frames=3), Stage(name="c", steps=1, frames=4), torch.tensor([1.0]))
+    with pytest.raises(InputError, match="loss"):
+        task.loss(model, hand_batch(), Stage(name="c", steps=1, frames=2, options={"loss": "bogus"}),
+                  torch.tensor([1.0]))
+
+
+def test_finalize_builds_the_coding_tables() -> None:
+    from mvcodec.train.task import get_task
+    task = get_task("inter")
+    model = task.build_model(TINY.to_json())
+    task.finalize(model)
+    assert model.entropy_bottleneck.table_lengths.numel() == TINY.Z
+    assert model.mv_entropy_bottleneck.table_lengths.numel() == TINY.mv_Z
+
+
+def test_the_cascade_can_start_from_a_frozen_intra_models_reconstruction(tmp_path) -> None:
+    from mvcodec.codecs.learned_intra import save_intra_weights
+    from mvcodec.models.intra import IntraConfig, build_intra
+    from mvcodec.train.task import Stage, get_task
+    intra = build_intra(IntraConfig(N=16, M=32, Z=16, groups=(8, 8), qualities=3, blocks=0, context=16))
+    intra.update()
+    path = tmp_path / "intra.safetensors"
+    save_intra_weights(intra, path)
+    task = get_task("inter")
+    batch = hand_batch(frames=2)
+    stage = Stage(name="rd", steps=1, frames=2, options={"loss": "rd", "intra_weights": str(path)})
+    with torch.no_grad():
+        expected = intra.eval()(batch["frames"][:, :, 0].flatten(0, 1), torch.tensor([1, 1]))["x_hat"].clamp(0, 1)
+    x0 = batch["frames"][:, :, 0].flatten(0, 1)
+    assert torch.allclose(task.i_picture(x0, torch.tensor([1, 1]), stage), expected)
+    out = task.loss(task.build_model(TINY.to_json()), batch, stage, torch.tensor([100.0]))
+    assert torch.isfinite(out["loss"]) and out["loss"].requires_grad
