@@ -202,6 +202,10 @@ class _Run:
         task = get_task(self.cfg.task)
         torch.manual_seed(self.cfg.seed)  # every rank builds the same initial model
         model = task.build_model(dict(self.cfg.model)).to(self.env.device)
+        qualities = getattr(getattr(model, "cfg", None), "qualities", None)
+        if isinstance(qualities, int) and qualities != len(self.cfg.lambdas):
+            raise InputError(f"the model has {qualities} quality gains but the config lists "
+                             f"{len(self.cfg.lambdas)} lambdas: they must match")
         check_trainable(model, self.cfg.stages)
         loaded = load_checkpoint(self.run_dir, self.hash) if resume else None
         state, tensors = loaded if loaded is not None else (TrainState(), {})
