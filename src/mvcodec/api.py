@@ -155,30 +155,36 @@ def decode_file(path: str | os.PathLike, views: Sequence[int] | None = None,
     output is checked against this contract (shape, order, nothing missing or repeated)."""
     reader, codec = open_decoder(path)
     with reader:
-        h = reader.header
-        wanted_views, wanted_frames = parse_views(views, h.views), parse_frames(frames, h.frames)
-        expected = [(v, t) for v in wanted_views for t in wanted_frames]
-        pos = 0
-        for item in codec.decode(reader, wanted_views, wanted_frames, skip_damaged=skip_damaged):
-            if isinstance(item, Skipped):
-                covered = [(item.view, t) for t in item.frames]
-                if not skip_damaged or not covered or expected[pos:pos + len(covered)] != covered:
-                    raise BitstreamError(f"{path}: the decoder skipped view {item.view} frames "
-                                         f"{item.frames.start}:{item.frames.stop} out of order")
-                pos += len(covered)
-                yield item
-                continue
-            if pos >= len(expected) or (item.view, item.frame) != expected[pos]:
-                raise BitstreamError(f"{path}: the decoder produced view {item.view} frame {item.frame} out of "
-                                     "order or twice (corrupted file)")
-            if item.rgb.shape != (h.height, h.width, 3) or item.rgb.dtype != np.uint8:
-                raise BitstreamError(f"{path}: decoded frame has shape {item.rgb.shape}, expected "
-                                     f"{(h.height, h.width, 3)}")
-            pos += 1
+        yield from decode_opened(reader, codec, views, frames, skip_damaged)
+
+
+def decode_opened(reader: MvcReader, codec: Codec, views: Sequence[int] | None = None, frames: range | None = None,
+                  skip_damaged: bool = False) -> Iterator[DecodedFrame | Skipped]:
+    """:func:`decode_file` on a file already opened by :func:`open_decoder` (the caller closes ``reader``)."""
+    path, h = reader.path, reader.header
+    wanted_views, wanted_frames = parse_views(views, h.views), parse_frames(frames, h.frames)
+    expected = [(v, t) for v in wanted_views for t in wanted_frames]
+    pos = 0
+    for item in codec.decode(reader, wanted_views, wanted_frames, skip_damaged=skip_damaged):
+        if isinstance(item, Skipped):
+            covered = [(item.view, t) for t in item.frames]
+            if not skip_damaged or not covered or expected[pos:pos + len(covered)] != covered:
+                raise BitstreamError(f"{path}: the decoder skipped view {item.view} frames "
+                                     f"{item.frames.start}:{item.frames.stop} out of order")
+            pos += len(covered)
             yield item
-        if pos != len(expected):
-            v, t = expected[pos]
-            raise BitstreamError(f"{path}: the decoder stopped before view {v} frame {t} (file is incomplete)")
+            continue
+        if pos >= len(expected) or (item.view, item.frame) != expected[pos]:
+            raise BitstreamError(f"{path}: the decoder produced view {item.view} frame {item.frame} out of "
+                                 "order or twice (corrupted file)")
+        if item.rgb.shape != (h.height, h.width, 3) or item.rgb.dtype != np.uint8:
+            raise BitstreamError(f"{path}: decoded frame has shape {item.rgb.shape}, expected "
+                                 f"{(h.height, h.width, 3)}")
+        pos += 1
+        yield item
+    if pos != len(expected):
+        v, t = expected[pos]
+        raise BitstreamError(f"{path}: the decoder stopped before view {v} frame {t} (file is incomplete)")
 
 
 class _SourceWindow:

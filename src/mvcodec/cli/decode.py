@@ -11,8 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from mvcodec.cli.options import frame_range, view_list
+
+if TYPE_CHECKING:
+    from mvcodec.bitstream import MvcReader
+    from mvcodec.codecs.base import Codec
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,18 +35,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from mvcodec.api import decode_file, open_decoder, parse_frames, parse_views
-    from mvcodec.cli.output import DecodedOutput
-    from mvcodec.codecs.base import Skipped
-    from mvcodec.errors import BitstreamError, InputError
+    from mvcodec.api import open_decoder
+    from mvcodec.errors import InputError
 
     if args.skip_damaged and args.format != "png":
         raise InputError("--skip-damaged needs --format png (a Y4M stream cannot hold the gaps)")
-    reader, _ = open_decoder(args.input)
+    reader, codec = open_decoder(args.input)  # the file is opened (and its index read) once
     with reader:
-        header = reader.header
+        _write_decoded(args, reader, codec)
+    return 0
+
+
+def _write_decoded(args: argparse.Namespace, reader: MvcReader, codec: Codec) -> None:
+    from tqdm import tqdm
+
+    from mvcodec.api import decode_opened, parse_frames, parse_views
+    from mvcodec.cli.output import DecodedOutput
+    from mvcodec.codecs.base import Skipped
+    from mvcodec.errors import BitstreamError
+
+    header = reader.header
     frames = args.frames
     if frames is not None and frames.stop == -1:
         frames = range(frames.start, header.frames)
@@ -52,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     names = [header.view_names[v] for v in views]
     with DecodedOutput(args.output, args.format, header.fps, views, names, frames.start) as out:
         with tqdm(total=len(views) * len(frames), desc="decode", unit="frame", leave=False, disable=None) as bar:
-            for item in decode_file(args.input, views, frames, skip_damaged=args.skip_damaged):
+            for item in decode_opened(reader, codec, views, frames, skip_damaged=args.skip_damaged):
                 if isinstance(item, Skipped):
                     out.skip(item.view, len(item.frames), item.reason)
                     damaged.append(item)
@@ -72,4 +85,3 @@ def run(args: argparse.Namespace) -> int:
     note = f", skipped {skipped} frames (damaged packets)" if skipped else ""
     print(f"decoded {count} frames ({len(views)} views x {len(frames)} frames) into {args.output} "
           f"in {seconds:.2f} s{note}")
-    return 0
