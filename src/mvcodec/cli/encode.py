@@ -38,21 +38,20 @@ def run(args: argparse.Namespace) -> int:
     from mvcodec.api import encode_file, measure_file
     from mvcodec.atomic import atomic_write_text
     from mvcodec.codecs import EncodeSettings, get_codec
-    from mvcodec.codecs.base import options_for
+    from mvcodec.codecs.base import codec_class, options_for
     from mvcodec.errors import InputError
 
     options = options_for(args.codec, dict(args.codec_options))
     options.update({k: v for k, v in (("preset", args.preset), ("device", args.device)) if v is not None})
-    codec = get_codec(args.codec, **options)
     checkpoint = None
-    if codec.resumable:
+    if codec_class(args.codec).resumable:
         checkpoint = Path(args.resume or f"{args.output}.ckpt")
         if args.resume and not (checkpoint / "state.json").is_file():
             raise InputError(f"{checkpoint}: no checkpoint to resume from")
-        codec = get_codec(args.codec, **options, checkpoint=str(checkpoint), resume=bool(args.resume),
-                          progress=True)
+        options.update(checkpoint=str(checkpoint), resume=bool(args.resume), progress=True)
     elif args.resume:
-        raise InputError(f"codec {codec.id} encodes without a fit; there is nothing to resume")
+        raise InputError(f"codec {args.codec} encodes without a fit; there is nothing to resume")
+    codec = get_codec(args.codec, **options)
     quality = args.quality if args.quality is not None else codec.default_qualities[len(codec.default_qualities) // 2]
     settings = EncodeSettings(quality=quality, structure=args.structure, gop=args.gop)
     source = open_input(args)

@@ -130,14 +130,19 @@ def codec_ids() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_codec(codec_id: str, **options: Any) -> Codec:
-    """An instance of the registered codec ``codec_id``; unknown ids are a :class:`CodecError`."""
+def codec_class(codec_id: str) -> type[Codec]:
+    """The registered class of ``codec_id`` (its class attributes, without building it); unknown ids are a
+    :class:`CodecError`."""
     _load_builtin_codecs()
     try:
-        cls = _REGISTRY[codec_id]
+        return _REGISTRY[codec_id]
     except KeyError:
         raise CodecError(f"unknown codec {codec_id!r} (known: {', '.join(sorted(_REGISTRY))})") from None
-    return cls(**options)
+
+
+def get_codec(codec_id: str, **options: Any) -> Codec:
+    """An instance of the registered codec ``codec_id``; unknown ids are a :class:`CodecError`."""
+    return codec_class(codec_id)(**options)
 
 
 def options_for(codec_id: str, options: dict[str, str]) -> dict[str, str]:
