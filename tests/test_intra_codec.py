@@ -11,11 +11,12 @@ import pytest
 import torch
 from conftest import synthetic_clip
 
-import mvcodec.codecs.learned_intra as learned_intra  # registers mvc-intra until codecs/__init__ imports it
+import mvcodec.codecs.learned_intra as learned_intra
 from mvcodec.api import decode_file, encode_file, measure_file, open_decoder
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs import EncodeSettings, get_codec
 from mvcodec.codecs.base import DecodedFrame, Skipped
+from mvcodec.codecs.learned_weights import WEIGHTS_ENV
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.models.intra import IntraConfig, build_intra
 
@@ -50,7 +51,7 @@ def encoded(weights_file, tmp_path_factory):
 @pytest.fixture
 def decoder_weights(weights_file, monkeypatch):
     """Lets a decoder made by ``get_codec("mvc-intra")`` (no options, as decode_file does) find the weights."""
-    monkeypatch.setenv(learned_intra.WEIGHTS_ENV, str(weights_file.parent))
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights_file.parent))
 
 
 def digest(frames: list[DecodedFrame]) -> str:
@@ -120,7 +121,7 @@ def test_damaged_packet(encoded, decoder_weights, tmp_path):
 
 def test_without_weights(encoded, weights_file, monkeypatch, tmp_path):
     _, path, _ = encoded
-    monkeypatch.delenv(learned_intra.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     codec = get_codec("mvc-intra", weights="no-such-weights")
     reason = codec.unavailable_reason()
     assert reason and "\n" not in reason
@@ -177,5 +178,5 @@ def test_a_training_run_codes_through_the_codec(tmp_path, monkeypatch):
     codec = get_codec("mvc-intra", weights_file=str(tmp_path / "run" / "final.safetensors"))
     clip = synthetic_clip(views=1, frames=2, height=32, width=48)
     result = encode_file(clip, codec, EncodeSettings(quality=5), tmp_path / "run.mvc")
-    monkeypatch.setenv(learned_intra.WEIGHTS_ENV, str(tmp_path / "run" / "final.safetensors"))
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "run" / "final.safetensors"))
     assert digest(list(decode_file(tmp_path / "run.mvc"))) == result.extra["reconstruction_sha256"]

@@ -37,9 +37,9 @@ from safetensors.torch import save as save_safetensors
 
 from mvcodec import zoo
 from mvcodec.atomic import write_atomic
-from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter
+from mvcodec.bitstream import MvcReader, MvcWriter
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
-from mvcodec.codecs.learned_intra import WEIGHTS_ENV, to_tensor, to_uint8, weights_search_paths
+from mvcodec.codecs.learned_weights import LearnedWeights, read_weights_bytes, to_tensor, to_uint8
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource
 from mvcodec.metrics import MetricAccumulator
@@ -50,7 +50,6 @@ from mvcodec.models.intra import IntraConfig, IntraModel, build_intra
 INTRA_PACKET = 0
 INTER_PACKET = 1
 DEFAULT_WEIGHTS = "mlvc-v1"
-MAX_FILE_BYTES = 256 << 20
 _READ_CHUNK = 8
 
 
@@ -105,21 +104,14 @@ def save_mlvc_weights(intra: IntraModel, inter: InterModel, path: str | os.PathL
 def read_weights_file(path: str | os.PathLike) -> MlvcWeights:
     """Weights from a file of :func:`save_mlvc_weights` (parsed with safetensors and json only: nothing runs)."""
     path = Path(path)
+    data, sha256, meta = read_weights_bytes(path)
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise CodecError(f"weights file {path} is larger than {MAX_FILE_BYTES >> 20} MiB")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CodecError(f"weights file {path} cannot be read ({exc.strerror})") from None
-    try:
-        head_len = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8:8 + head_len]).get("__metadata__") or {}
         intra_cfg = IntraConfig.from_json(meta.get("intra_config", "null"))
         inter_cfg = InterConfig.from_json(meta.get("inter_config", "null"))
         state = load_safetensors(data)
     except (ValueError, AttributeError, InputError) as exc:
         raise CodecError(f"weights file {path} is not a safetensors file of the mlvc models ({exc})") from None
-    return MlvcWeights(f"file:{path.name}", hashlib.sha256(data).hexdigest(), intra_cfg, inter_cfg, state)
+    return MlvcWeights(f"file:{path.name}", sha256, intra_cfg, inter_cfg, state)
 
 
 def zoo_weights(weights_id: str) -> MlvcWeights:
@@ -134,7 +126,7 @@ def zoo_weights(weights_id: str) -> MlvcWeights:
 
 
 @register
-class MlvcCodec(Codec):
+class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
     """The learned single-view inter codec behind the codec interface (module docstring)."""
 
     id = "mlvc"
@@ -143,59 +135,27 @@ class MlvcCodec(Codec):
     quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 by default); higher = more bits, better"
     options_help = f"weights=ID (shipped weights, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors)"
     lossy_higher_quality_is = "higher"
+    default_weights = DEFAULT_WEIGHTS
+    weights_task = "inter"
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - {"weights", "weights_file"}
         if unknown:
             raise InputError(f"codec mlvc has no option(s) {', '.join(sorted(unknown))} (known: weights, weights_file)")
         super().__init__(**options)
-        self._weights: MlvcWeights | None = None
         self._models: dict[str, tuple[IntraModel, InterModel]] = {}
 
     # ------------------------------------------------------------------------------------------ weights
-    def weights(self) -> MlvcWeights:
-        if self._weights is None:
-            file = self.options.get("weights_file")
-            self._weights = read_weights_file(file) if file else \
-                zoo_weights(str(self.options.get("weights", DEFAULT_WEIGHTS)))
-        return self._weights
+    def read_weights_file(self, path: str | os.PathLike) -> MlvcWeights:
+        return read_weights_file(path)
 
-    def unavailable_reason(self) -> str | None:
-        try:
-            self.weights()
-        except CodecError as exc:
-            return str(exc)
-        return None
-
-    def requirements(self) -> str:
-        return f"weights: shipped {DEFAULT_WEIGHTS}, or -O weights_file=PATH.safetensors"
-
-    def weights_sha256(self) -> str:
-        try:
-            return self.weights().sha256
-        except CodecError:
-            return ""
+    def zoo_weights(self, weights_id: str) -> MlvcWeights:
+        return zoo_weights(weights_id)
 
     def models(self, weights: MlvcWeights) -> tuple[IntraModel, InterModel]:
         if weights.sha256 not in self._models:
             self._models[weights.sha256] = weights.models()
         return self._models[weights.sha256]
-
-    def _decoder_weights(self, header: MvcHeader) -> MlvcWeights:
-        want = header.weights_sha256
-        if self.weights_sha256() == want:
-            return self.weights()
-        for entry in zoo.entries().values():
-            if entry.sha256 == want and entry.task == "inter":
-                return zoo_weights(entry.id)
-        for path in weights_search_paths():
-            if hashlib.sha256(path.read_bytes()).hexdigest() == want:
-                return read_weights_file(path)
-        raise BitstreamError(f"file needs weights {want[:16] or '(none)'} for codec {self.id}: not shipped, not "
-                             f"the weights_file option, not under ${WEIGHTS_ENV}")
-
-    def check_decodable(self, header: MvcHeader) -> None:
-        self._decoder_weights(header)
 
     # ------------------------------------------------------------------------------------------ encode
     def rung(self, quality: float, weights: MlvcWeights) -> int:
@@ -258,7 +218,7 @@ class MlvcCodec(Codec):
         h = reader.header
         if h.codec_id != self.id:
             raise BitstreamError(f"file was made by codec {h.codec_id!r}, not {self.id!r}")
-        weights = self._decoder_weights(h)
+        weights = self.decoder_weights(h)
         cfg = h.codec_config
         try:
             intra_cfg, inter_cfg = IntraConfig.from_json(cfg.get("intra")), InterConfig.from_json(cfg.get("inter"))

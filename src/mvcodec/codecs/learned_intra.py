@@ -36,13 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors
 
 from mvcodec import zoo
-from mvcodec.bitstream import MvcHeader, MvcReader, MvcWriter
+from mvcodec.bitstream import MvcReader, MvcWriter
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
+from mvcodec.codecs.learned_weights import LearnedWeights, read_weights_bytes, to_tensor, to_uint8
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource
 from mvcodec.metrics import MetricAccumulator
@@ -50,7 +50,6 @@ from mvcodec.models.intra import IntraConfig, IntraModel, build_intra, check_cod
 
 INTRA_PACKET = 0
 DEFAULT_WEIGHTS = "mvc-intra-v1"
-WEIGHTS_ENV = "MVCODEC_WEIGHTS"
 MAX_FILE_BYTES = 256 << 20  # a weights file given by path (shipped ones are held to zoo.MAX_WEIGHTS_BYTES)
 _READ_CHUNK = 8  # frames read from the source at a time
 
@@ -101,16 +100,8 @@ def _file_config(path: Path, sha256: str, meta: dict[str, str]) -> IntraConfig:
 def read_weights_file(path: str | os.PathLike) -> IntraWeights:
     """Weights from a ``.safetensors`` file (parsed with safetensors and json only: nothing in it runs)."""
     path = Path(path)
+    data, sha256, meta = read_weights_bytes(path)
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise CodecError(f"weights file {path} is larger than {MAX_FILE_BYTES >> 20} MiB")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CodecError(f"weights file {path} cannot be read ({exc.strerror})") from None
-    sha256 = hashlib.sha256(data).hexdigest()
-    try:
-        head_len = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8:8 + head_len]).get("__metadata__") or {}
         config = _file_config(path, sha256, meta)
         state = load_safetensors(data)
     except (ValueError, AttributeError, InputError) as exc:
@@ -128,27 +119,8 @@ def zoo_weights(weights_id: str) -> IntraWeights:
     return IntraWeights(weights_id, entry.sha256, config, state)
 
 
-def weights_search_paths() -> list[Path]:
-    """The ``.safetensors`` files named by ``$MVCODEC_WEIGHTS`` (files, or folders searched one level deep)."""
-    out: list[Path] = []
-    for item in filter(None, os.environ.get(WEIGHTS_ENV, "").split(os.pathsep)):
-        p = Path(item)
-        out.extend(sorted(p.glob("*.safetensors")) if p.is_dir() else [p] if p.is_file() else [])
-    return out
-
-
-def to_tensor(frame: np.ndarray) -> torch.Tensor:
-    """uint8 ``(H, W, 3)`` -> float32 ``(1, 3, H, W)`` in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-
-
-def to_uint8(x_hat: torch.Tensor) -> np.ndarray:
-    """float ``(1, 3, H, W)`` in [0, 1] -> uint8 ``(H, W, 3)`` (round half to even, element-wise: exact)."""
-    return torch.round(x_hat[0].clamp(0, 1) * 255.0).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-
-
 @register
-class LearnedIntraCodec(Codec):
+class LearnedIntraCodec(LearnedWeights[IntraWeights], Codec):
     """The learned intra codec behind the codec interface (module docstring: diagram, ladder, weights)."""
 
     id = "mvc-intra"
@@ -156,6 +128,8 @@ class LearnedIntraCodec(Codec):
     default_qualities = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)  # cheapest first
     quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 for mvc-intra-v1); higher = more bits, better"
     options_help = f"weights=ID (shipped weights, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors)"
+    default_weights = DEFAULT_WEIGHTS
+    weights_task = "intra"
     lossy_higher_quality_is = "higher"
     uses_structure = False
 
@@ -165,63 +139,19 @@ class LearnedIntraCodec(Codec):
             raise InputError(f"codec mvc-intra has no option(s) {', '.join(sorted(unknown))} "
                              "(known: weights, weights_file)")
         super().__init__(**options)
-        self._weights: IntraWeights | None = None
         self._models: dict[str, IntraModel] = {}  # by weights hash
-        self._found: dict[str, IntraWeights] = {}  # decoder weights by the hash a header names
 
     # ------------------------------------------------------------------------------------------ weights
-    def weights(self) -> IntraWeights:
-        """The encoder's weights: ``weights_file`` if given, else the shipped ``weights`` id."""
-        if self._weights is None:
-            file = self.options.get("weights_file")
-            self._weights = read_weights_file(file) if file else \
-                zoo_weights(str(self.options.get("weights", DEFAULT_WEIGHTS)))
-        return self._weights
+    def read_weights_file(self, path: str | os.PathLike) -> IntraWeights:
+        return read_weights_file(path)
 
-    def unavailable_reason(self) -> str | None:
-        try:
-            self.weights()
-        except CodecError as exc:
-            return str(exc)
-        return None
-
-    def requirements(self) -> str:
-        return f"weights: shipped {DEFAULT_WEIGHTS}, or -O weights_file=PATH.safetensors"
-
-    def weights_sha256(self) -> str:
-        try:
-            return self.weights().sha256
-        except CodecError:
-            return ""
+    def zoo_weights(self, weights_id: str) -> IntraWeights:
+        return zoo_weights(weights_id)
 
     def _model(self, weights: IntraWeights) -> IntraModel:
         if weights.sha256 not in self._models:
             self._models[weights.sha256] = weights.model()
         return self._models[weights.sha256]
-
-    def _decoder_weights(self, header: MvcHeader) -> IntraWeights:
-        """The weights whose hash the header names: the encoder's, a shipped entry, or a file in $MVCODEC_WEIGHTS."""
-        want = header.weights_sha256
-        if want not in self._found:
-            self._found[want] = self._find_weights(want)
-        return self._found[want]
-
-    def _find_weights(self, want: str) -> IntraWeights:
-        if not want:
-            raise BitstreamError(f"file names no weights, which codec {self.id} needs (corrupt header)")
-        if self.weights_sha256() == want:
-            return self.weights()
-        for entry in zoo.entries().values():
-            if entry.sha256 == want:
-                return zoo_weights(entry.id)
-        for path in weights_search_paths():
-            if hashlib.sha256(path.read_bytes()).hexdigest() == want:
-                return read_weights_file(path)
-        raise BitstreamError(f"file needs weights {want[:16] or '(none)'} for codec {self.id}: not shipped, not "
-                             f"the weights_file option, not under ${WEIGHTS_ENV}")
-
-    def check_decodable(self, header: MvcHeader) -> None:
-        self._decoder_weights(header)
 
     # ------------------------------------------------------------------------------------------ encode
     def rung(self, quality: float, qualities: int) -> int:
@@ -266,7 +196,7 @@ class LearnedIntraCodec(Codec):
         h = reader.header
         if h.codec_id != self.id:
             raise BitstreamError(f"file was made by codec {h.codec_id!r}, not {self.id!r}")
-        weights = self._decoder_weights(h)
+        weights = self.decoder_weights(h)
         try:
             config = IntraConfig.from_json(h.codec_config.get("model"))
         except InputError as exc:
