@@ -29,7 +29,6 @@ are bit-identical on both sides whatever the thread count; the encoder codes wit
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -42,7 +41,9 @@ from mvcodec.entropy.coder import SegmentDecoder, decode_indexed_part, encode_se
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.layers.blocks import ExactOverflowError, conv, deconv
 from mvcodec.layers.flow import FlowNet
+from mvcodec.layers.gain import quality_gains
 from mvcodec.layers.warp import warp
+from mvcodec.models.config_json import config_from_json
 from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
 from mvcodec.models.inter_context import (
     ContextualDecoder,
@@ -93,27 +94,12 @@ class InterConfig:
     @classmethod
     def from_json(cls, data: Any) -> InterConfig:
         """From :meth:`to_json`'s dict (or a JSON string); anything else is an :class:`InputError`."""
-        if isinstance(data, str):
-            data = json.loads(data)
-        known = set(cls.__dataclass_fields__)
-        if not isinstance(data, dict) or set(data) - known:
-            raise InputError(f"bad inter model config {data!r} (keys: {', '.join(sorted(known))})")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise InputError(f"bad inter model config {data!r}: {exc}") from None
+        return config_from_json(cls, data, "inter model")
 
 
 def build_inter(cfg: InterConfig = InterConfig()) -> InterModel:
     """The one builder of inter models."""
     return InterModel(cfg)
-
-
-def _gains(qualities: int, channels: int) -> tuple[nn.Parameter, nn.Parameter]:
-    """(gain, inv_gain), each (Q, C): rung q starts at 2**((q - Q + 1) / 2), the top rung at 1."""
-    ladder = torch.pow(2.0, 0.5 * (torch.arange(qualities, dtype=torch.float32) - (qualities - 1)))
-    return (nn.Parameter(ladder.view(-1, 1).repeat(1, channels)),
-            nn.Parameter((1.0 / ladder).view(-1, 1).repeat(1, channels)))
 
 
 class InterModel(nn.Module):
@@ -142,8 +128,8 @@ class InterModel(nn.Module):
         with torch.no_grad():  # start near x_hat = the motion-compensated prediction (M-LVC: x_hat = x_bar + r_hat)
             self.to_rgb.weight.mul_(0.1)
             self.to_rgb.bias.zero_()
-        self.gain, self.inv_gain = _gains(cfg.qualities, cfg.M)
-        self.mv_gain, self.mv_inv_gain = _gains(cfg.qualities, cfg.mv_M)
+        self.gain, self.inv_gain = quality_gains(cfg.qualities, cfg.M)
+        self.mv_gain, self.mv_inv_gain = quality_gains(cfg.qualities, cfg.mv_M)
         self.mv_entropy_bottleneck = EntropyBottleneck(cfg.mv_Z)
         self.entropy_bottleneck = EntropyBottleneck(cfg.Z)
         self.gaussian = GaussianConditional()

@@ -30,7 +30,6 @@ order (:func:`indexed_segments`).  Coding runs on the CPU (the model and ``x`` o
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -50,6 +49,8 @@ from mvcodec.entropy.coder import (
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.layers.blocks import ExactOverflowError, analysis_stage, conv, deconv, synthesis_stage
 from mvcodec.layers.checkerboard import CheckerboardContext, anchor_mask, merge, select
+from mvcodec.layers.gain import quality_gains
+from mvcodec.models.config_json import config_from_json
 
 PAD_MULTIPLE = 64  # y at 1/16, z at 1/64
 # Peak memory of coding one picture with the default config, measured (about 0.9 kB per pixel, mostly the float64
@@ -100,15 +101,7 @@ class IntraConfig:
     @classmethod
     def from_json(cls, data: Any) -> IntraConfig:
         """From :meth:`to_json`'s dict (or a JSON string); anything else is an :class:`InputError`."""
-        if isinstance(data, str):
-            data = json.loads(data)
-        known = set(cls.__dataclass_fields__)
-        if not isinstance(data, dict) or set(data) - known:
-            raise InputError(f"bad intra model config {data!r} (keys: {', '.join(sorted(known))})")
-        try:
-            return cls(**data)
-        except TypeError as exc:
-            raise InputError(f"bad intra model config {data!r}: {exc}") from None
+        return config_from_json(cls, data, "intra model")
 
 
 def build_intra(cfg: IntraConfig = IntraConfig()) -> IntraModel:
@@ -161,9 +154,7 @@ class IntraModel(nn.Module):
         self.ep = nn.ModuleList(
             [nn.Sequential(conv(m + (4 if k else 2) * g, 2 * c, 1), nn.LeakyReLU(inplace=True), conv(2 * c, c, 1),
                            nn.LeakyReLU(inplace=True), conv(c, 2 * g, 1)) for k, g in enumerate(groups)])
-        ladder = torch.pow(2.0, 0.5 * (torch.arange(cfg.qualities, dtype=torch.float32) - (cfg.qualities - 1)))
-        self.gain = nn.Parameter(ladder.view(-1, 1).repeat(1, m))  # (Q, M): top quality starts at gain 1
-        self.inv_gain = nn.Parameter((1.0 / ladder).view(-1, 1).repeat(1, m))
+        self.gain, self.inv_gain = quality_gains(cfg.qualities, m)  # (Q, M): top quality starts at gain 1
         self.entropy_bottleneck = EntropyBottleneck(z)
         self.gaussian = GaussianConditional()
 
