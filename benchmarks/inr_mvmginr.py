@@ -70,7 +70,7 @@ def ablations(args: argparse.Namespace) -> int:
                          "psnr_rgb": m.psnr_rgb, "ms_ssim": m.ms_ssim, "fit_seconds": fit_seconds})
             print(f"| {rung} | {name} | {size} | {bpp:.4f} | {m.psnr_rgb:.2f} | {m.ms_ssim:.4f} | "
                   f"{fit_seconds:.0f} |", flush=True)
-    (out / "ablations.json").write_text(json.dumps(rows, indent=2))
+    (out / f"ablations_q{args.rungs.replace(',', '-')}.json").write_text(json.dumps(rows, indent=2))
     return 0
 
 
