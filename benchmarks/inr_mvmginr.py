@@ -2,6 +2,7 @@
 decode speed and encode time.  Prints the markdown that goes into BENCHMARKS.md.
 
     .venv/bin/python benchmarks/inr_mvmginr.py rd        CLIP [--frames 32] [--rungs 1,2,3] [--preset fast]
+    .venv/bin/python benchmarks/inr_mvmginr.py table     CLIP        (markdown tables of an rd run's results.json)
     .venv/bin/python benchmarks/inr_mvmginr.py ablations CLIP [--frames 32] [--rungs 1,3] [--preset fast]
     .venv/bin/python benchmarks/inr_mvmginr.py speed     CLIP [--frames 32] [--rung 1] [--repeats 3] [--file F]
                                                          [--crop 640x360]
@@ -44,6 +45,28 @@ def rd(args: argparse.Namespace) -> int:
            "--qualities", f"mv-mginr={args.rungs}", "-O", f"mv-mginr:preset={args.preset}", "--out", str(out)]
     print(f"`mvcodec {' '.join(cmd)}`\n")
     return mvcodec_main(cmd)
+
+
+def table(args: argparse.Namespace) -> int:
+    """Markdown tables of an ``rd`` run's results.json: the mv-mginr points with their bits accounting (real
+    bits, the -log2 p estimate, the design's Huffman code of the same symbols) and the x265 points."""
+    folder = Path(args.out) / f"{Path(args.clip).name}_rd"
+    points = json.loads((folder / "results.json").read_text())["points"]
+    print("| rung | parameters | bytes | bpp | PSNR-RGB | MS-SSIM | fit s | decode s (all frames) | real bits | "
+          "estimated bits | Huffman symbol bits | ANS symbol bits |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for p in sorted((p for p in points if p["codec"] == "mv-mginr" and p["structure"] == "ld"),
+                    key=lambda p: p["quality"]):
+        e = p["extra"]
+        print(f"| {p['quality']:g} | {e['parameters']:,} | {p['bytes']:,} | {p['bpp']:.4f} | {p['psnr_rgb']:.2f} | "
+              f"{p['ms_ssim']:.4f} | {e['fit_seconds']:.0f} | {p['decode_seconds']:.1f} | {e['real_bits']:,} | "
+              f"{e['estimated_bits']:,.0f} | {e['huffman_symbol_bits']:,.0f} | {e['estimated_symbol_bits']:,.0f} |")
+    print("\n| x265 | QP | bytes | bpp | PSNR-RGB | MS-SSIM |\n|---|---|---|---|---|---|")
+    for p in sorted((p for p in points if p["codec"] == "x265"), key=lambda p: (p["structure"], p["quality"])):
+        print(f"| {p['structure']} | {p['quality']:g} | {p['bytes']:,} | {p['bpp']:.4f} | {p['psnr_rgb']:.2f} | "
+              f"{p['ms_ssim']:.4f} |")
+    print()
+    print((folder / "bd_rate.md").read_text())
+    return 0
 
 
 def ablations(args: argparse.Namespace) -> int:
@@ -112,7 +135,7 @@ def speed(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=("rd", "ablations", "speed"))
+    p.add_argument("task", choices=("rd", "table", "ablations", "speed"))
     p.add_argument("clip")
     p.add_argument("--frames", type=int, default=32)
     p.add_argument("--rungs", default="1,2,3")
@@ -124,7 +147,7 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    return {"rd": rd, "ablations": ablations, "speed": speed}[args.task](args)
+    return {"rd": rd, "table": table, "ablations": ablations, "speed": speed}[args.task](args)
 
 
 if __name__ == "__main__":
