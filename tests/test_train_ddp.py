@@ -70,7 +70,6 @@ def states(folder: Path, when: str) -> list[dict[str, torch.Tensor]]:
     return [load_file(str(folder / f"rank{r}-{when}.safetensors")) for r in range(2)]
 
 
-@pytest.mark.slow
 def test_two_cpu_processes_hold_identical_weights(tmp_path: Path, config: Path) -> None:
     run, dump = tmp_path / "run", tmp_path / "dump"
     torchrun(tmp_path, "--config", str(config), "--out", str(run), "--dump-state", str(dump))
