@@ -77,7 +77,11 @@ def ablations(args: argparse.Namespace) -> int:
     print("| rung | variant | bytes | bpp | PSNR-RGB | MS-SSIM | fit s |\n|---|---|---|---|---|---|---|")
     rows = []
     for rung in [int(r) for r in args.rungs.split(",")]:
-        for name, flags in ABLATIONS.items():
+        chosen = args.variants.split(",") if args.variants else list(ABLATIONS)
+        unknown = set(chosen) - set(ABLATIONS)
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {sorted(unknown)}; choose from {list(ABLATIONS)}")
+        for name, flags in ((n, ABLATIONS[n]) for n in chosen):
             rd_file = Path(args.out) / f"{Path(args.clip).name}_rd" / "bitstreams" / f"mv-mginr_ld_q{rung}.mvc"
             if not flags and rd_file.exists():  # the full model at this rung was fitted by `rd`: measure its file
                 path, fit_seconds = rd_file, float("nan")
@@ -93,7 +97,9 @@ def ablations(args: argparse.Namespace) -> int:
                          "psnr_rgb": m.psnr_rgb, "ms_ssim": m.ms_ssim, "fit_seconds": fit_seconds})
             print(f"| {rung} | {name} | {size} | {bpp:.4f} | {m.psnr_rgb:.2f} | {m.ms_ssim:.4f} | "
                   f"{fit_seconds:.0f} |", flush=True)
-    (out / f"ablations_q{args.rungs.replace(',', '-')}.json").write_text(json.dumps(rows, indent=2))
+    tag = args.rungs.replace(",", "-") + ("_" + args.variants.replace(" ", "_").replace("/", "-").replace(",", "+")
+                                          if args.variants else "")
+    (out / f"ablations_q{tag}.json").write_text(json.dumps(rows, indent=2))
     return 0
 
 
@@ -143,6 +149,7 @@ def main() -> int:
     p.add_argument("--preset", default="fast")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--file", help="speed: decode this existing .mvc instead of encoding one")
+    p.add_argument("--variants", help="ablations: a comma-separated subset of the variants (default: all)")
     p.add_argument("--crop", help="speed: code the centre WxH rectangle of each frame, e.g. 640x360")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args()
