@@ -139,9 +139,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
     weights_task = "inter"
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - {"weights", "weights_file"}
-        if unknown:
-            raise InputError(f"codec mlvc has no option(s) {', '.join(sorted(unknown))} (known: weights, weights_file)")
+        self.check_weights_options(options)
         super().__init__(**options)
         self._models: dict[str, tuple[IntraModel, InterModel]] = {}
 

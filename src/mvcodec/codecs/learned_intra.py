@@ -134,10 +134,7 @@ class LearnedIntraCodec(LearnedWeights[IntraWeights], Codec):
     uses_structure = False
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - {"weights", "weights_file"}
-        if unknown:
-            raise InputError(f"codec mvc-intra has no option(s) {', '.join(sorted(unknown))} "
-                             "(known: weights, weights_file)")
+        self.check_weights_options(options)
         super().__init__(**options)
         self._models: dict[str, IntraModel] = {}  # by weights hash
 

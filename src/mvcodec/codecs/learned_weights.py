@@ -24,7 +24,7 @@ import torch
 
 from mvcodec import zoo
 from mvcodec.bitstream import MvcHeader
-from mvcodec.errors import BitstreamError, CodecError
+from mvcodec.errors import BitstreamError, CodecError, InputError
 
 WEIGHTS_ENV = "MVCODEC_WEIGHTS"
 MAX_FILE_BYTES = 256 << 20
@@ -88,6 +88,14 @@ class LearnedWeights(Generic[W]):
     weights_task: ClassVar[str]
     options: dict[str, Any]
     id: ClassVar[str]
+
+    @classmethod
+    def check_weights_options(cls, options: dict[str, Any]) -> None:
+        """The codec's options are ``weights`` and ``weights_file`` only; anything else is an :class:`InputError`."""
+        unknown = set(options) - {"weights", "weights_file"}
+        if unknown:
+            raise InputError(f"codec {cls.id} has no option(s) {', '.join(sorted(unknown))} "
+                             "(known: weights, weights_file)")
 
     def read_weights_file(self, path: str | os.PathLike) -> W:
         raise NotImplementedError

@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mvcodec.entropy import EntropyBottleneck, GaussianConditional, dequantize, quantize, to_symbols
@@ -42,6 +41,7 @@ from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.layers.blocks import ExactOverflowError, conv, deconv
 from mvcodec.layers.flow import FlowNet
 from mvcodec.layers.gain import quality_gains
+from mvcodec.layers.padding import replicate_pad
 from mvcodec.layers.warp import warp
 from mvcodec.models.config_json import config_from_json
 from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
@@ -243,7 +243,7 @@ class InterModel(nn.Module):
         q = self._check_quality(torch.tensor([quality]), 1)
         refs = dpb.references(view, frame, self.cfg.references)
         h, w = x.shape[-2:]
-        xp = pad(x.float())
+        xp = replicate_pad(x.float(), PAD_MULTIPLE)
         if xp.shape[-2:] != refs[0].frame.shape[-2:]:
             raise InputError(f"picture {w}x{h} pads to {tuple(xp.shape[-2:])}, references are "
                              f"{tuple(refs[0].frame.shape[-2:])}")
@@ -276,7 +276,7 @@ class InterModel(nn.Module):
     def reference(x_hat: torch.Tensor) -> DecodedPicture:
         """The buffer entry of an intra picture ``x_hat (1,3,H,W)`` (the intra decoder's output): padded,
         float64, no feature, no motion."""
-        return DecodedPicture(pad(x_hat.double()))
+        return DecodedPicture(replicate_pad(x_hat.double(), PAD_MULTIPLE))
 
     @staticmethod
     def _picture(out: dict[str, Any]) -> DecodedPicture:
@@ -366,16 +366,6 @@ class DecodeCoder:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def padded(n: int) -> int:
-    return -(-n // PAD_MULTIPLE) * PAD_MULTIPLE
-
-
-def pad(x: torch.Tensor) -> torch.Tensor:
-    """Replicate-pad ``(B,C,H,W)`` on the right and bottom to multiples of 64."""
-    h, w = x.shape[-2:]
-    if (h, w) == (padded(h), padded(w)):
-        return x
-    return F.pad(x, (0, padded(w) - w, 0, padded(h) - h), mode="replicate")
 
 
 def _check_padded(x: torch.Tensor) -> None:

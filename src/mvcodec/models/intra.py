@@ -35,7 +35,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mvcodec.entropy import EntropyBottleneck, GaussianConditional, PmfTables, dequantize, quantize, to_symbols
@@ -50,6 +49,7 @@ from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.layers.blocks import ExactOverflowError, analysis_stage, conv, deconv, synthesis_stage
 from mvcodec.layers.checkerboard import CheckerboardContext, anchor_mask, merge, select
 from mvcodec.layers.gain import quality_gains
+from mvcodec.layers.padding import padded, replicate_pad
 from mvcodec.models.config_json import config_from_json
 
 PAD_MULTIPLE = 64  # y at 1/16, z at 1/64
@@ -63,7 +63,7 @@ def check_coding_size(height: int, width: int) -> None:
     """Raise :class:`InputError` for a picture size that cannot be coded (empty, or too large for memory)."""
     if height < 1 or width < 1:
         raise InputError(f"intra picture size {width}x{height} is empty")
-    need = _padded(height) * _padded(width) * CODING_BYTES_PER_PIXEL
+    need = padded(height, PAD_MULTIPLE) * padded(width, PAD_MULTIPLE) * CODING_BYTES_PER_PIXEL
     if need > MAX_CODING_BYTES:
         raise InputError(f"coding a {width}x{height} intra picture would need about {need / 2**30:.0f} GiB "
                          f"(at most {MAX_CODING_BYTES / 2**30:.0f} GiB)")
@@ -165,7 +165,7 @@ class IntraModel(nn.Module):
         and the contexts see; eval mode: rounding everywhere (the estimate reported beside the real bits)."""
         quality = self._check_quality(quality, x.shape[0])
         h, w = x.shape[-2:]
-        y = self.g_a(_pad(x)) * self.gain[quality].view(*quality.shape, -1, 1, 1)
+        y = self.g_a(replicate_pad(x, PAD_MULTIPLE)) * self.gain[quality].view(*quality.shape, -1, 1, 1)
         z_hat, z_lik = self.entropy_bottleneck(self.h_a(y))
         mode = "noise" if self.training else "round"
 
@@ -198,7 +198,7 @@ class IntraModel(nn.Module):
         q = int(self._check_quality(torch.tensor([quality]), 1)[0])
         h, w = x.shape[-2:]
         check_coding_size(h, w)
-        y = self.g_a(_pad(x.float())) * self.gain[q].view(1, -1, 1, 1)
+        y = self.g_a(replicate_pad(x.float(), PAD_MULTIPLE)) * self.gain[q].view(1, -1, 1, 1)
         z = self.h_a(y)
         eb = self.entropy_bottleneck
         medians = eb.medians.view(1, -1, 1, 1)
@@ -233,7 +233,7 @@ class IntraModel(nn.Module):
         if not payload:
             raise BitstreamError("intra payload is empty")
         eb = self.entropy_bottleneck
-        ph, pw = _padded(height), _padded(width)
+        ph, pw = padded(height, PAD_MULTIPLE), padded(width, PAD_MULTIPLE)
         shape = (1, self.cfg.Z, ph // 64, pw // 64)
         dec = SegmentDecoder(payload)
         z_sym = torch.from_numpy(decode_indexed_part(dec, eb.indexes(shape), eb.tables))
@@ -291,13 +291,3 @@ class IntraModel(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _padded(n: int) -> int:
-    return -(-n // PAD_MULTIPLE) * PAD_MULTIPLE
-
-
-def _pad(x: torch.Tensor) -> torch.Tensor:
-    """Replicate-pad ``(B,3,H,W)`` on the right and bottom to multiples of 64."""
-    h, w = x.shape[-2:]
-    if (h, w) == (_padded(h), _padded(w)):
-        return x
-    return F.pad(x, (0, _padded(w) - w, 0, _padded(h) - h), mode="replicate")
