@@ -289,3 +289,12 @@ def test_demo_runs_end_to_end_on_a_local_sample(capsys, tmp_path, monkeypatch):
     assert "PSNR-RGB" in out and (tmp_path / "demo" / "pose2sim_x265.mvc").exists()
     assert sorted(p.name for p in (tmp_path / "demo" / "decoded_view1_frames_0-2").glob("*.png")) == [
         "v1_f000.png", "v1_f001.png"]
+
+
+@pytest.mark.parametrize("option, pattern", [("precision=fp16", "precision must be auto, fp32 or bf16"),
+                                             ("colour=blue", "has no option")])
+def test_bad_learned_codec_options_are_one_line(capsys, tmp_path, png_clip, option, pattern):
+    out = tmp_path / "x.mvc"
+    status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(out), "--codec", "mv-mginr", "-O", option)
+    assert_one_line_error(status, err, pattern)
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))

@@ -202,6 +202,9 @@ def test_options_are_checked():
         get_codec("mv-mginr").config(EncodeSettings(quality=7))
     with pytest.raises(InputError):
         get_codec("mv-mginr", resume="maybe")
+    with pytest.raises(InputError, match="precision must be auto, fp32 or bf16"):
+        get_codec("mv-mginr", precision="fp16")
+    assert get_codec("mv-mginr", precision="fp32").schedule.precision == "fp32"
     codec = get_codec("mv-mginr", fit_epochs="5", local_grid="false", sparsity="0.5")
     assert codec.schedule.fit_epochs == 5 and codec.schedule.sparsity == 0.5
     assert codec.config(EncodeSettings(quality=2))["arch"]["local_grid"] is False
