@@ -2,12 +2,17 @@
 decode speed and encode time.  Prints the markdown that goes into BENCHMARKS.md.
 
     .venv/bin/python benchmarks/inr_mvmginr.py rd        CLIP [--frames 32] [--rungs 1,2,3] [--preset fast]
+                                                         [--part NAME [--no-anchor]] [--threads N]
+    .venv/bin/python benchmarks/inr_mvmginr.py merge     CLIP --parts q1,q2,q3   (parts -> one rd folder)
     .venv/bin/python benchmarks/inr_mvmginr.py table     CLIP        (markdown tables of an rd run's results.json)
     .venv/bin/python benchmarks/inr_mvmginr.py ablations CLIP [--frames 32] [--rungs 1,3] [--preset fast]
     .venv/bin/python benchmarks/inr_mvmginr.py speed     CLIP [--frames 32] [--rung 1] [--repeats 3] [--file F]
                                                          [--crop 640x360]
 
 ``rd`` runs ``mvcodec eval`` (x265 low delay and random access as anchors, one fit per rung shared by both);
+with ``--part NAME`` it writes ``CLIP_rd_NAME`` instead, so rungs can be fitted by parallel 1-thread processes
+(``--threads 1``; ``--no-anchor`` leaves x265 to one of them) and ``merge`` joins the parts' points into
+``CLIP_rd`` (results.json, bd_rate.md, rd.png) as if one eval had made them;
 ``ablations`` fits the three ablations (no time/view grids, no time-and-view grid, no motion mask) at each
 rung, and the full model unless ``rd`` already wrote it (then its file is measured); ``speed`` decodes a file
 written by ``rd`` (or fits one) and reports frames per second per view, median of ``--repeats`` runs, with 2
@@ -40,11 +45,40 @@ ABLATIONS = {"full model": {}, "no time/view grids": {"time_view_grids": False},
 
 
 def rd(args: argparse.Namespace) -> int:
-    out = Path(args.out) / f"{Path(args.clip).name}_rd"
-    cmd = ["eval", args.clip, "--codecs", "x265,mv-mginr", "--structures", "ld,ra", "--frames", str(args.frames),
+    out = Path(args.out) / (f"{Path(args.clip).name}_rd" + (f"_{args.part}" if args.part else ""))
+    codecs = "mv-mginr" if args.no_anchor else "x265,mv-mginr"
+    cmd = ["eval", args.clip, "--codecs", codecs, "--structures", "ld,ra", "--frames", str(args.frames),
            "--qualities", f"mv-mginr={args.rungs}", "-O", f"mv-mginr:preset={args.preset}", "--out", str(out)]
     print(f"`mvcodec {' '.join(cmd)}`\n")
     return mvcodec_main(cmd)
+
+
+def merge(args: argparse.Namespace) -> int:
+    """Join the points of ``rd --part`` runs into one ``CLIP_rd`` folder (results.json, bd_rate.md, rd.png); a
+    point present in two parts (same codec, structure and quality) is an error, not silently dropped."""
+    from dataclasses import asdict
+
+    from mvcodec.eval.harness import load_results
+    from mvcodec.eval.report import write_reports
+
+    name = Path(args.clip).name
+    out = Path(args.out) / f"{name}_rd"
+    points, clip, seen = [], None, set()
+    for part in args.parts.split(","):
+        folder = Path(args.out) / f"{name}_rd_{part}"
+        clip = clip or json.loads((folder / "results.json").read_text())["clip"]
+        for p in load_results(folder / "results.json"):
+            key = (p.codec, p.structure, p.quality)
+            if key in seen:
+                raise SystemExit(f"{key} appears in two parts")
+            seen.add(key)
+            p.file = str(Path("..") / folder.name / p.file)
+            points.append(p)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"clip": clip, "points": [asdict(p) for p in points]}, indent=2))
+    write_reports(points, out)
+    print(f"{len(points)} points from {args.parts} -> {out}")
+    return 0
 
 
 def table(args: argparse.Namespace) -> int:
@@ -141,7 +175,7 @@ def speed(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=("rd", "table", "ablations", "speed"))
+    p.add_argument("task", choices=("rd", "merge", "table", "ablations", "speed"))
     p.add_argument("clip")
     p.add_argument("--frames", type=int, default=32)
     p.add_argument("--rungs", default="1,2,3")
@@ -151,10 +185,16 @@ def main() -> int:
     p.add_argument("--file", help="speed: decode this existing .mvc instead of encoding one")
     p.add_argument("--variants", help="ablations: a comma-separated subset of the variants (default: all)")
     p.add_argument("--crop", help="speed: code the centre WxH rectangle of each frame, e.g. 640x360")
+    p.add_argument("--part", help="rd: write CLIP_rd_PART (one of several parallel rd runs; see merge)")
+    p.add_argument("--no-anchor", action="store_true", help="rd: leave x265 out (another part runs it)")
+    p.add_argument("--parts", help="merge: comma-separated part names")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    return {"rd": rd, "table": table, "ablations": ablations, "speed": speed}[args.task](args)
+    return {"rd": rd, "merge": merge, "table": table, "ablations": ablations, "speed": speed}[args.task](args)
 
 
 if __name__ == "__main__":

@@ -208,3 +208,26 @@ def test_options_are_checked():
     codec = get_codec("mv-mginr", fit_epochs="5", local_grid="false", sparsity="0.5")
     assert codec.schedule.fit_epochs == 5 and codec.schedule.sparsity == 0.5
     assert codec.config(EncodeSettings(quality=2))["arch"]["local_grid"] is False
+
+
+def test_last_qat_epochs_run_in_float32(one_thread):
+    """Forced bf16: the fitting epochs and the first QAT epochs autocast, the last ``fp32_epochs`` do not, so the
+    fit ends on the decoder's float32 arithmetic."""
+    clip = synthetic_clip(views=1, frames=2, height=16, width=24, seed=3)
+    cfg = inr_config(InrArch(grid_side=4, grid_channels=4, local_channels=1, width=8, min_width=4), 1, 2, 16, 24)
+    model = build_inr(cfg)
+    dtypes: list[torch.dtype] = []
+    model.head.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
+    epochs: list[int] = []
+    fit(model, clip.frames, FitSchedule(fit_epochs=2, qat_epochs=3, fp32_epochs=2, precision="bf16", batch=2),
+        on_epoch_end=lambda e: epochs.append(len(dtypes)))
+    per_epoch = [dtypes[a] for a in [0, *epochs[:-1]]]   # the first forward of each epoch
+    assert per_epoch == [torch.bfloat16] * 3 + [torch.float32] * 2
+
+
+def test_fp32_epochs_option():
+    assert get_codec("mv-mginr").schedule.fp32_epochs == 2
+    assert get_codec("mv-mginr", preset="slow").schedule.fp32_epochs == 20
+    assert get_codec("mv-mginr", fp32_epochs="4").schedule.fp32_epochs == 4
+    with pytest.raises(InputError):
+        get_codec("mv-mginr", fp32_epochs=-1)

@@ -390,3 +390,29 @@ def test_a_corrupt_checkpoint_is_refused(tmp_path: Path) -> None:
     step.write_bytes(bytes(data))
     with pytest.raises(InputError, match="missing or corrupt"):
         train(resume_config(tmp_path / "run"), resume=True)
+
+
+# ------------------------------------------------------------------------------------------------ precision
+def test_bf16_training_runs_with_float32_likelihoods_and_loss(tmp_path: Path) -> None:
+    """precision bf16: the convolutions autocast, the entropy model's likelihoods and the loss stay float32,
+    the weights stay float32, and the export records the arithmetic."""
+    cfg = toy_config(tmp_path / "run", precision="bf16")
+    result = train(cfg)
+    info = json.loads((tmp_path / "run" / "final.json").read_text())
+    assert result.completed and info["arithmetic"] == "bf16 autocast" and info["config"]["precision"] == "bf16"
+    assert all(t.dtype != torch.bfloat16 for t in weights(tmp_path / "run" / "final.safetensors").values())
+    rows = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) for r in rows)
+    model = ToyCodec()
+    with torch.autocast("cpu", torch.bfloat16):
+        out = model(ToyImages()[0]["image"][None], torch.tensor([0]))
+    assert out["x_hat"].dtype == torch.bfloat16 and out["likelihoods"]["y"].dtype == torch.float32
+    terms = rd_loss(out["x_hat"], ToyImages()[0]["image"][None], likelihood_bits(out["likelihoods"]),
+                    torch.tensor([20.0]))
+    assert terms["loss"].dtype == torch.float32
+
+
+def test_precision_is_checked(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="precision"):
+        toy_config(tmp_path / "run", precision="fp16")
+    assert toy_config(tmp_path / "run").precision == "fp32"

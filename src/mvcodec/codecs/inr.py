@@ -30,7 +30,8 @@ Options (``get_codec("mv-mginr", **options)``): ``preset`` fast|medium|slow (fit
 :data:`~mvcodec.train.inr_fit.PRESETS`; default fast), ``device`` cpu|cuda, ``checkpoint`` (folder) and
 ``resume`` (bool), ``fit_epochs`` / ``qat_epochs`` (override the preset), ``sparsity`` (0.4), ``seed``,
 ``progress`` (bool), ``precision`` auto|fp32|bf16 (the fitting phase's arithmetic; auto = bf16 where the
-hardware has it, see :mod:`mvcodec.train.inr_fit`; QAT and decoding are always float32); ablations
+hardware has it, see :mod:`mvcodec.train.inr_fit`; decoding is always float32), ``fp32_epochs`` (the last QAT
+epochs, run in float32 whatever the precision; 2 / 10 / 20 by preset); ablations
 ``time_view_grids``, ``local_grid``, ``grid_embedding`` (written to the header)
 and ``motion_mask`` (encoder only).
 """
@@ -65,7 +66,7 @@ QUALITY_LADDER: dict[int, InrArch] = {
 
 _OPTION_TYPES: dict[str, type] = {
     "preset": str, "device": str, "checkpoint": str, "resume": bool, "fit_epochs": int, "qat_epochs": int,
-    "sparsity": float, "seed": int, "progress": bool, "time_view_grids": bool, "local_grid": bool,
+    "fp32_epochs": int, "sparsity": float, "seed": int, "progress": bool, "time_view_grids": bool, "local_grid": bool,
     "grid_embedding": bool, "motion_mask": bool, "precision": str}
 _OPTIONS = set(_OPTION_TYPES)
 
@@ -105,7 +106,7 @@ class MvMgInrCodec(Codec):
     lossy_higher_quality_is = "higher"
     resumable = True
     options_help = ("preset=fast|medium|slow, device=cpu|cuda, precision=auto|fp32|bf16, fit_epochs=N, "
-                    "qat_epochs=N, sparsity=F, seed=N; "
+                    "qat_epochs=N, fp32_epochs=N, sparsity=F, seed=N; "
                     "ablations time_view_grids=, local_grid=, grid_embedding=, motion_mask=false")
     uses_structure = False
 
@@ -121,12 +122,13 @@ class MvMgInrCodec(Codec):
         if preset not in PRESETS:
             raise InputError(f"unknown preset {preset!r} for mv-mginr (choose from {', '.join(PRESETS)})")
         sched = PRESETS[preset]
-        overrides = {k: options[k] for k in ("fit_epochs", "qat_epochs", "sparsity", "seed", "motion_mask",
-                                             "precision") if k in options}
+        overrides = {k: options[k] for k in ("fit_epochs", "qat_epochs", "fp32_epochs", "sparsity", "seed",
+                                             "motion_mask", "precision") if k in options}
         self.schedule = replace(sched, **overrides)
         if self.schedule.precision not in ("auto", "fp32", "bf16"):
             raise InputError(f"mv-mginr: precision must be auto, fp32 or bf16, got {self.schedule.precision!r}")
-        if (self.schedule.fit_epochs < 0 or self.schedule.qat_epochs < 0 or not 0 <= self.schedule.sparsity < 1):
+        if (min(self.schedule.fit_epochs, self.schedule.qat_epochs, self.schedule.fp32_epochs) < 0
+                or not 0 <= self.schedule.sparsity < 1):
             raise InputError(f"mv-mginr: epochs must be >= 0 and sparsity in [0, 1): {self.schedule}")
         self.preset = preset
         self.device = str(options.get("device", "cpu"))
@@ -153,7 +155,8 @@ class MvMgInrCodec(Codec):
     # ------------------------------------------------------------------------------------- encode
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
-        from mvcodec.train.inr_fit import fit, use_bf16
+        from mvcodec.train.inr_fit import fit
+        from mvcodec.train.precision import use_bf16
         info = source.info
         frames = np.stack([source.read_frames(v, 0, info.frames) for v in range(info.views)])
         cfg = inr_config(self.arch(settings), info.views, info.frames, info.height, info.width)
@@ -179,6 +182,7 @@ class MvMgInrCodec(Codec):
         kept = sum(int(m.sum()) for m in result.masks.values())
         total = sum(m.numel() for m in result.masks.values())
         return {"preset": self.preset, "fit_epochs": self.schedule.fit_epochs, "qat_epochs": self.schedule.qat_epochs,
+                "fp32_epochs": self.schedule.fp32_epochs,
                 "fit_seconds": result.seconds, "fit_psnr": result.psnr,
                 "fit_precision": "bf16" if use_bf16(self.schedule.precision, self.device) else "fp32",
                 "resumed_from_epoch": result.start_epoch,

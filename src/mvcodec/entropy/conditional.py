@@ -22,7 +22,14 @@ from torch import nn
 
 from mvcodec.entropy.coder import decode_indexed, encode_indexed, estimate_indexed_bits
 from mvcodec.entropy.distributions import GAUSSIAN, LAPLACE, Distribution
-from mvcodec.entropy.quantize import QuantizeMode, dequantize, lower_bound, quantize, to_symbols
+from mvcodec.entropy.quantize import (
+    QuantizeMode,
+    at_least_float32,
+    dequantize,
+    lower_bound,
+    quantize,
+    to_symbols,
+)
 from mvcodec.entropy.tables import PRECISION, PmfTables, ScaleTable, conditional_tables
 
 LIKELIHOOD_BOUND = 1e-9  # training likelihoods are bounded below (gradient kept where it raises them)
@@ -60,10 +67,13 @@ class IndexedConditional(nn.Module):
         return conditional_tables(self.distribution, self.scale_table, self.tail_mass, self.precision)
 
     def likelihood(self, y_hat: torch.Tensor, scales: torch.Tensor, means: torch.Tensor | None = None) -> torch.Tensor:
-        """P(y_hat) for quantized ``y_hat`` under the continuous law; ``(N, C, H, W)`` or any shape, in (0, 1]."""
-        r = y_hat if means is None else y_hat - means
-        scales = lower_bound(scales, self.scale_table.scale_min)
-        return lower_bound(self.distribution.likelihood(r, scales), LIKELIHOOD_BOUND)
+        """P(y_hat) for quantized ``y_hat`` under the continuous law; ``(N, C, H, W)`` or any shape, in (0, 1].
+
+        At least float32 arithmetic, under autocast too (a CDF difference in bfloat16 keeps 8 significant bits)."""
+        with torch.autocast(y_hat.device.type, enabled=False):
+            r = at_least_float32(y_hat if means is None else y_hat - means)
+            scales = lower_bound(at_least_float32(scales), self.scale_table.scale_min)
+            return lower_bound(self.distribution.likelihood(r, scales), LIKELIHOOD_BOUND)
 
     def forward(
         self,
@@ -74,7 +84,7 @@ class IndexedConditional(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(y_hat, likelihoods)``, both shaped like ``y``; ``mode`` defaults to "noise" in training, else "round"."""
         mode = mode or ("noise" if self.training else "round")
-        y_hat = quantize(y, mode, means)
+        y_hat = quantize(at_least_float32(y), mode, None if means is None else at_least_float32(means))
         return y_hat, self.likelihood(y_hat, scales, means)
 
     def indexes(self, scales: torch.Tensor) -> torch.Tensor:

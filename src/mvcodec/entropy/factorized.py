@@ -24,7 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from mvcodec.entropy.coder import decode_indexed, encode_indexed, estimate_indexed_bits
-from mvcodec.entropy.quantize import QuantizeMode, dequantize, lower_bound, quantize, to_symbols
+from mvcodec.entropy.quantize import (
+    QuantizeMode,
+    at_least_float32,
+    dequantize,
+    lower_bound,
+    quantize,
+    to_symbols,
+)
 from mvcodec.entropy.tables import PRECISION, PmfTables, pack_rows, quantize_pmf
 
 LIKELIHOOD_BOUND = 1e-9
@@ -85,10 +92,12 @@ class EntropyBottleneck(nn.Module):
         return h
 
     def likelihood(self, z_hat: torch.Tensor) -> torch.Tensor:
-        """``F_c(z_hat + 1/2) - F_c(z_hat - 1/2)`` for ``z_hat (N, C, *spatial)``, same shape, in (0, 1]."""
-        v = z_hat.transpose(0, 1).reshape(self.channels, 1, -1)
-        lower, upper = self.logits_cdf(v - 0.5), self.logits_cdf(v + 0.5)
-        p = _interval_mass(lower, upper)
+        """``F_c(z_hat + 1/2) - F_c(z_hat - 1/2)`` for ``z_hat (N, C, *spatial)``, same shape, in (0, 1];
+        float32 arithmetic under autocast too."""
+        v = at_least_float32(z_hat).transpose(0, 1).reshape(self.channels, 1, -1)
+        with torch.autocast(v.device.type, enabled=False):
+            lower, upper = self.logits_cdf(v - 0.5), self.logits_cdf(v + 0.5)
+            p = _interval_mass(lower, upper)
         p = p.reshape(self.channels, z_hat.shape[0], *z_hat.shape[2:]).transpose(0, 1)
         return lower_bound(p, LIKELIHOOD_BOUND)
 
@@ -97,7 +106,7 @@ class EntropyBottleneck(nn.Module):
         "round" (around the medians found by :meth:`update`)."""
         self._check(z.shape)
         mode = mode or ("noise" if self.training else "round")
-        z_hat = quantize(z, mode, self._medians(z))
+        z_hat = quantize(at_least_float32(z), mode, self._medians(z))
         return z_hat, self.likelihood(z_hat)
 
     # ----------------------------------------------------------------------------------------- the tables

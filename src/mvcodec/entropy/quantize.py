@@ -61,3 +61,9 @@ class _LowerBound(torch.autograd.Function):
 def lower_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
     """Elementwise ``max(x, bound)`` with the straight-through gradient of Balle et al. (CompressAI's LowerBound)."""
     return _LowerBound.apply(x, bound)
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 when it is in a narrower float type (bfloat16 from autocast), else unchanged (float64
+    stays float64): likelihoods and losses are computed at float32 precision or better."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))

@@ -29,6 +29,7 @@ import yaml
 
 from mvcodec.atomic import atomic_write_text
 from mvcodec.errors import InputError
+from mvcodec.train.precision import PRECISIONS, Precision
 from mvcodec.train.task import Stage, get_task
 
 Device = Literal["auto", "cpu", "cuda"]
@@ -41,7 +42,8 @@ class RunConfig:
     """One training run (see ``configs/toy.yaml`` for every field, commented).
 
     ``batch_size`` is per process: a run on N processes steps on N x batch_size items.  ``grad_clip`` 0 turns
-    clipping off.  ``checkpoint_every`` counts optimizer steps over the whole run (all stages).
+    clipping off.  ``checkpoint_every`` counts optimizer steps over the whole run (all stages).  ``precision``
+    fp32|bf16|auto: the arithmetic of the training steps (:mod:`mvcodec.train.precision`).
     """
 
     task: str
@@ -55,6 +57,7 @@ class RunConfig:
     seed: int = 0
     device: Device = "auto"
     grad_clip: float = 1.0
+    precision: Precision = "fp32"
     log_every: int = 10
     checkpoint_every: int = 1000
 
@@ -65,6 +68,7 @@ class RunConfig:
             (self.batch_size >= 1, "batch_size: must be >= 1"),
             (self.num_workers >= 0, "num_workers: must be >= 0"),
             (self.grad_clip >= 0, "grad_clip: must be >= 0 (0 turns clipping off)"),
+            (self.precision in PRECISIONS, f"precision: one of {', '.join(PRECISIONS)}, not {self.precision!r}"),
             (self.log_every >= 1, "log_every: must be >= 1"),
             (self.checkpoint_every >= 1, "checkpoint_every: must be >= 1"),
             (self.seed >= 0, "seed: must be >= 0"),

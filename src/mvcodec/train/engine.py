@@ -10,6 +10,7 @@
         each step (global step g):  seed_step(seed, rank, g)
             batch["quality"] ~ U{0..L-1} per sample, lmbda = lambdas[quality]             (B,) each
             out = task.loss(model, batch, stage, lmbda)  [+ model.aux_loss() if it has one]   inside DDP forward
+                  (under bf16 autocast when cfg.precision asks for it: train.precision)
             backward, clip_grad_norm_(grad_clip), Adam step
             rank 0: tqdm postfix + TensorBoard (RUN/tb) + RUN/train_log.jsonl every log_every steps;
                     checkpoint every checkpoint_every steps and at each stage end (train.checkpoint)
@@ -55,6 +56,7 @@ from mvcodec.train.checkpoint import (
 )
 from mvcodec.train.config import OPERATIONAL, RunConfig, config_hash, config_to_dict, load_config, save_config
 from mvcodec.train.distributed import DistEnv, ResumableSampler
+from mvcodec.train.precision import autocast_bf16, use_bf16
 from mvcodec.train.task import Stage, TrainTask, get_task
 
 
@@ -72,14 +74,15 @@ class TrainResult:
 class _LossStep(nn.Module):
     """The task's loss as a module, so that DistributedDataParallel sees the whole step in one ``forward``."""
 
-    def __init__(self, task: TrainTask, model: nn.Module) -> None:
+    def __init__(self, task: TrainTask, model: nn.Module, bf16: bool = False) -> None:
         super().__init__()
-        self.task, self.model = task, model
+        self.task, self.model, self.bf16 = task, model, bf16
         self.stage: Stage | None = None
         self.aux = callable(getattr(model, "aux_loss", None))
 
     def forward(self, batch: dict[str, torch.Tensor], lmbda: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = dict(self.task.loss(self.model, batch, self.stage, lmbda))
+        with autocast_bf16(lmbda.device, self.bf16):
+            out = dict(self.task.loss(self.model, batch, self.stage, lmbda))
         if "loss" not in out or out["loss"].dim() != 0:
             raise CodecError(f"task {self.task.name!r}: loss() must return a scalar 'loss'")
         if self.aux:
@@ -216,7 +219,7 @@ class _Run:
         self._create_folder(resume)  # only once the model and the data are known to work
         self._dump(model, "start")
         log = RunLogger(self.run_dir, self.env, self.cfg.log_every, state, resume)
-        step_module = _LossStep(task, model)
+        step_module = _LossStep(task, model, use_bf16(self.cfg.precision, self.env.device))
         budget = stop_after if stop_after is not None else self.cfg.total_steps
         try:
             for si in range(state.stage, len(self.cfg.stages)):
@@ -321,6 +324,7 @@ class _Run:
             "images": state.images, "images_per_s": rate, "train_time_s": state.train_time_s,
             "wall_time_s": state.wall_time_s + time.perf_counter() - started,
             "device": _device_name(self.env.device), "world_size": self.env.world_size,
+            "arithmetic": "bf16 autocast" if use_bf16(self.cfg.precision, self.env.device) else "fp32",
             "global_batch": self.cfg.batch_size * self.env.world_size,
             "mvcodec": __version__, "torch": torch.__version__,
         }

@@ -12,8 +12,9 @@
 
 Precision: the fitting phase runs the network's forward under bfloat16 autocast where the hardware has native
 bf16 matrix units (``precision="auto"``: CUDA, or a CPU whose oneDNN reports bf16 support, e.g. AMX/AVX512-BF16;
-2-2.5x faster steps on this project's CPU), with float32 weights, optimizer and loss.  QAT always runs in float32,
-so the last epochs fine-tune exactly the arithmetic of the decoder, which renders in float32.
+2-2.5x faster steps on this project's CPU), with float32 weights, optimizer and loss.  QAT runs in bfloat16 too,
+except its last ``fp32_epochs`` epochs, which run in float32: the fit ends by fine-tuning exactly the arithmetic
+of the decoder, which renders in float32.
 
 The learning rate follows a cosine from ``lr`` to 0 over each phase, computed from the step alone, so a resumed
 fit runs exactly the steps an uninterrupted one would.  Checkpoints are read with safetensors only (no pickle).
@@ -29,7 +30,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ from mvcodec.errors import InputError
 from mvcodec.models.inr import MvMgInr, crop
 from mvcodec.train.losses import motion_aware_loss
 from mvcodec.train.motion import motion_mask
+from mvcodec.train.precision import Precision, autocast_bf16, use_bf16
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,16 @@ class FitSchedule:
     sparsity: float = 0.4
     motion_mask: bool = True
     seed: int = 0
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Precision = "auto"
+    fp32_epochs: int = 2     # the last QAT epochs run in float32 whatever ``precision`` says
+
+
 
 
 PRESETS: dict[str, FitSchedule] = {
-    "fast": FitSchedule(fit_epochs=30, qat_epochs=10),
-    "medium": FitSchedule(fit_epochs=150, qat_epochs=50),
-    "slow": FitSchedule(fit_epochs=300, qat_epochs=100),
+    "fast": FitSchedule(fit_epochs=30, qat_epochs=10, fp32_epochs=2),
+    "medium": FitSchedule(fit_epochs=150, qat_epochs=50, fp32_epochs=10),
+    "slow": FitSchedule(fit_epochs=300, qat_epochs=100, fp32_epochs=20),
 }
 
 
@@ -81,17 +86,6 @@ def effective_params(model: MvMgInr, masks: dict[str, torch.Tensor] | None) -> d
     if masks is None:
         return params
     return {n: fake_quantize(p * masks[n] if n in masks else p) for n, p in params.items()}
-
-
-def use_bf16(precision: str, device: str) -> bool:
-    """Whether the fitting phase autocasts to bfloat16 (see the module docstring)."""
-    if precision == "fp32":
-        return False
-    if precision == "bf16":
-        return True
-    if str(device).startswith("cuda"):
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def _lr(base: float, step: int, total: int) -> float:
@@ -123,6 +117,7 @@ def fit(model: MvMgInr, frames: np.ndarray, schedule: FitSchedule, device: str =
     total = schedule.fit_epochs + schedule.qat_epochs
     masks: dict[str, torch.Tensor] | None = None
     bf16 = use_bf16(schedule.precision, device)
+    bf16_until = total - min(schedule.fp32_epochs, schedule.qat_epochs)  # the last QAT epochs run in float32
     opt = torch.optim.Adam(model.parameters(), lr=schedule.lr)
     epoch = 0
     ident = {"config": _config_key(model), "schedule": asdict(schedule), 
@@ -146,7 +141,7 @@ def fit(model: MvMgInr, frames: np.ndarray, schedule: FitSchedule, device: str =
             v, t = order[i:i + schedule.batch, 0].to(device), order[i:i + schedule.batch, 1].to(device)
             for group in opt.param_groups:
                 group["lr"] = _lr(base, phase_step, phase_steps * steps_per_epoch)
-            with torch.autocast(torch.device(device).type, torch.bfloat16, enabled=bf16 and not qat):
+            with autocast_bf16(device, bf16 and epoch < bf16_until):
                 x_hat = crop(functional_call(model, effective_params(model, masks), (v, t)), cfg).float()
             x = target[v, t].float().div_(255)
             loss = motion_aware_loss(x_hat, x, None if mask is None else mask[v, t], schedule.alpha)

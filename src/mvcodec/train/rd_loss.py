@@ -28,6 +28,7 @@ from typing import Iterable, Literal, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from mvcodec.entropy.quantize import at_least_float32
 from mvcodec.metrics.msssim import WEIGHTS, K, _window_params, ms_ssim_scales
 from mvcodec.metrics.psnr import PSNR_CAP_DB
 
@@ -87,6 +88,7 @@ def rd_loss(x_hat: torch.Tensor, x: torch.Tensor, bits: torch.Tensor, lmbda: tor
     """
     if x_hat.shape != x.shape or x.dim() < 4:
         raise ValueError(f"rd_loss: x_hat {tuple(x_hat.shape)} and x {tuple(x.shape)} must be equal (B, ..., C, H, W)")
+    x_hat, x, bits = (at_least_float32(t) for t in (x_hat, x, bits))  # a bf16 autocast's output too
     batch = x.shape[0]
     pixels = x[0].numel() // x.shape[-3]
     bpp = bits / pixels
