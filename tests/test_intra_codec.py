@@ -180,3 +180,33 @@ def test_a_training_run_codes_through_the_codec(tmp_path, monkeypatch):
     result = encode_file(clip, codec, EncodeSettings(quality=5), tmp_path / "run.mvc")
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "run" / "final.safetensors"))
     assert digest(list(decode_file(tmp_path / "run.mvc"))) == result.extra["reconstruction_sha256"]
+
+
+def test_shipping_a_run_into_the_zoo(tmp_path, monkeypatch):
+    """zoo.ship copies RUN/final.safetensors and writes its entry (hash, task, model config, command); the
+    codec then loads it by id, hash-checked; a corrupt copy or a second ship under the same id is refused."""
+    import json
+
+    from mvcodec import zoo
+    from mvcodec.train.config import load_config
+    from mvcodec.train.engine import train
+    from mvcodec.zoo.ship import main as ship_main
+
+    tiny = "{N: 16, M: 40, Z: 16, groups: [4, 4, 8, 16], qualities: 6, context: 16}"
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "intra.yaml",
+                      [f"out={tmp_path / 'run'}", "stages.0.steps=2", "batch_size=2", "num_workers=0",
+                       "data.crop=[64, 64]", "data.length=4", f"model={tiny}", "device=cpu"])
+    assert train(cfg, command="mvcodec train --config configs/intra.yaml").completed
+    zoo_dir = tmp_path / "zoo"
+    zoo_dir.mkdir()
+    monkeypatch.setattr(zoo, "_folder", lambda: zoo_dir)
+    assert ship_main([str(tmp_path / "run"), "tiny-v0", "--trained", "2 steps, test"]) == 0
+    entry = json.loads((zoo_dir / "index.json").read_text())["tiny-v0"]
+    assert entry["task"] == "intra" and entry["command"] == "mvcodec train --config configs/intra.yaml"
+    assert entry["sha256"] == hashlib.sha256((zoo_dir / "tiny-v0.safetensors").read_bytes()).hexdigest()
+    codec = get_codec("mvc-intra", weights="tiny-v0")
+    assert codec.unavailable_reason() is None and codec.weights().config.M == 40
+    assert ship_main([str(tmp_path / "run"), "tiny-v0", "--trained", "again"]) == 2   # already shipped
+    assert ship_main([str(tmp_path / "nowhere"), "x", "--trained", "t"]) == 2
+    (zoo_dir / "tiny-v0.safetensors").write_bytes(b"corrupt")
+    assert "corrupt" in get_codec("mvc-intra", weights="tiny-v0").unavailable_reason()

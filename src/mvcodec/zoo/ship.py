@@ -1,0 +1,71 @@
+"""Ship a training run's weights in the package: copy ``RUN/final.safetensors`` into the zoo and add its entry.
+
+::
+
+    python -m mvcodec.zoo.ship RUN WEIGHTS_ID --trained "what it cost"   (run from a source checkout)
+
+    RUN/final.json (written by the training engine) --> index.json[WEIGHTS_ID] = {file: WEIGHTS_ID.safetensors,
+        sha256 (checked against the copied bytes), task, config (the run's model config), command (the run's
+        first command), trained}
+
+The file must fit :data:`~mvcodec.zoo.MAX_WEIGHTS_BYTES`; an existing id is replaced only with ``--replace``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from mvcodec import zoo as _zoo
+from mvcodec.atomic import atomic_write_text
+from mvcodec.errors import InputError
+
+
+def ship(run_dir: str | Path, weights_id: str, trained: str, replace: bool = False,
+         zoo_dir: str | Path | None = None) -> dict:
+    """Copy the run's final weights into ``zoo_dir`` (default: the package's zoo) and write their entry."""
+    run, zoo = Path(run_dir), Path(zoo_dir) if zoo_dir is not None else _zoo._folder()
+    info_path, weights_path = run / "final.json", run / "final.safetensors"
+    if not info_path.is_file() or not weights_path.is_file():
+        raise InputError(f"{run}: not a finished training run (no final.json / final.safetensors)")
+    info = json.loads(info_path.read_text())
+    data = weights_path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != info.get("sha256"):
+        raise InputError(f"{weights_path}: sha256 {digest[:12]} is not the one final.json records")
+    if len(data) > _zoo.MAX_WEIGHTS_BYTES:
+        raise InputError(f"{weights_path}: {len(data)} bytes, over the zoo's {_zoo.MAX_WEIGHTS_BYTES}")
+    index_path = zoo / "index.json"
+    index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+    if weights_id in index and not replace:
+        raise InputError(f"weights id {weights_id!r} is already shipped (use --replace)")
+    entry = {"file": f"{weights_id}.safetensors", "sha256": digest, "task": info["task"],
+             "config": info["config"]["model"], "command": info.get("command", ""), "trained": trained}
+    shutil.copyfile(weights_path, zoo / entry["file"])
+    index[weights_id] = entry
+    atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run")
+    p.add_argument("weights_id")
+    p.add_argument("--trained", required=True, help="what the training cost: steps, hours, machine")
+    p.add_argument("--replace", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        entry = ship(args.run, args.weights_id, args.trained, args.replace)
+    except InputError as exc:
+        print(f"mvcodec: {exc}", file=sys.stderr)
+        return 2
+    print(f"shipped {args.weights_id}: {entry['file']} sha256 {entry['sha256'][:16]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
