@@ -35,7 +35,7 @@ from mvcodec.api import decode_file, encode_file, measure_file
 from mvcodec.cli.main import main as mvcodec_main
 from mvcodec.codecs import EncodeSettings, get_codec
 from mvcodec.io import open_clip
-from mvcodec.io.clip import ClipSource, SubsetSource
+from mvcodec.io.clip import SubsetSource
 from mvcodec.io.manifest import CropSource
 from mvcodec.metrics.rate import bpp as file_bpp
 
@@ -137,19 +137,11 @@ def ablations(args: argparse.Namespace) -> int:
     return 0
 
 
-def _centre_crop(source: ClipSource, size: str | None) -> ClipSource:
-    if not size:
-        return source
-    w, h = (int(x) for x in size.lower().split("x"))
-    info = source.info
-    if w > info.width or h > info.height:
-        raise SystemExit(f"--crop {size} is larger than the {info.width}x{info.height} clip")
-    return CropSource(source, ((info.width - w) // 2, (info.height - h) // 2, w, h))
-
-
 def speed(args: argparse.Namespace) -> int:
     torch.set_num_threads(2)
-    source = _centre_crop(SubsetSource(open_clip(args.clip), None, 0, args.frames), args.crop)
+    source = SubsetSource(open_clip(args.clip), None, 0, args.frames)
+    if args.crop:
+        source = CropSource.centre(source, args.crop)
     info = source.info
     if args.file:  # a file written by `rd`: measure its decoding only
         path, encode_wall = Path(args.file), float("nan")

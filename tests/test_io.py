@@ -395,3 +395,17 @@ def test_real_clips_info():
     pose = open_clip(DATA / "pose2sim_balancing_4cam")
     assert (pose.info.views, pose.info.frames, pose.info.width, pose.info.height) == (4, 32, 540, 960)
     assert pose.info.fps == 60 and pose.info.view_names == ("cam01", "cam02", "cam03", "cam04")
+
+
+def test_centre_crop_source():
+    from conftest import synthetic_clip
+
+    from mvcodec.io.manifest import CropSource
+
+    clip = synthetic_clip(views=2, frames=3, height=20, width=30, seed=1)
+    crop = CropSource.centre(clip, "10x8")
+    assert (crop.info.width, crop.info.height, crop.info.views, crop.info.frames) == (10, 8, 2, 3)
+    assert np.array_equal(crop.read_frames(1, 0, 2), clip.read_frames(1, 0, 2)[:, 6:14, 10:20])
+    for bad in ("40x8", "10x0", "ten"):
+        with pytest.raises(InputError):
+            CropSource.centre(clip, bad)

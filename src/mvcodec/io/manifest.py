@@ -103,6 +103,18 @@ class CropSource:
     def close(self) -> None:
         close_source(self.parent)
 
+    @classmethod
+    def centre(cls, parent: ClipSource, size: str) -> CropSource:
+        """The centre ``"WxH"`` rectangle of every frame (e.g. "640x360"); larger than the clip: InputError."""
+        try:
+            w, h = (int(x) for x in size.lower().split("x"))
+        except ValueError:
+            raise InputError(f"crop {size!r}: expected WxH, e.g. 640x360") from None
+        info = parent.info
+        if not (0 < w <= info.width and 0 < h <= info.height):
+            raise InputError(f"crop {size} does not fit in the {info.width}x{info.height} clip")
+        return cls(parent, ((info.width - w) // 2, (info.height - h) // 2, w, h))
+
 
 def open_manifest(path: str | os.PathLike, fps: float | None = None) -> StackedSource:
     """The clip a manifest describes; every view file is opened (headers only) and checked against the first."""
