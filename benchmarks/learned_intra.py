@@ -48,15 +48,15 @@ def rd(args: argparse.Namespace) -> int:
 def table(args: argparse.Namespace) -> int:
     folder = Path(args.out) / f"{Path(args.clip).name}_intra_rd"
     points = json.loads((folder / "results.json").read_text())["points"]
-    print("| codec | quality | bytes | bpp | PSNR-RGB | MS-SSIM | real bits | estimated bits (-log2 p) | real/est |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+    print("| codec | quality | file bytes | bpp | PSNR-RGB | MS-SSIM | payload bits | estimated bits (-log2 p) | "
+          "payload / estimate | file / estimate |\n|---|---|---|---|---|---|---|---|---|---|")
     for p in sorted(points, key=lambda p: (p["codec"], p["bpp"])):
         e = p["extra"]
-        est = e.get("estimated_bits")
-        real = e.get("real_bits", 8 * p["bytes"])
+        est, payload = e.get("estimated_bits"), e.get("real_bits")
+        ratios = "| | |" if not est else f"| {payload / est:.4f} | {8 * p['bytes'] / est:.4f} |"
         print(f"| {p['codec']} | {p['quality']:g} | {p['bytes']:,} | {p['bpp']:.4f} | {p['psnr_rgb']:.2f} | "
-              f"{p['ms_ssim']:.4f} | {real:,.0f} | {'' if est is None else f'{est:,.0f}'} | "
-              f"{'' if est is None else f'{real / est:.4f}'} |")
+              f"{p['ms_ssim']:.4f} | {'' if payload is None else f'{payload:,.0f}'} | "
+              f"{'' if est is None else f'{est:,.0f}'} {ratios}")
     print()
     print((folder / "bd_rate.md").read_text())
     return 0

@@ -210,3 +210,18 @@ def test_shipping_a_run_into_the_zoo(tmp_path, monkeypatch):
     assert ship_main([str(tmp_path / "nowhere"), "x", "--trained", "t"]) == 2
     (zoo_dir / "tiny-v0.safetensors").write_bytes(b"corrupt")
     assert "corrupt" in get_codec("mvc-intra", weights="tiny-v0").unavailable_reason()
+
+
+def test_eval_with_a_weights_file_option(weights_file, monkeypatch, tmp_path):
+    """`mvcodec eval -O mvc-intra:weights_file=...` decodes its files with the weights it encoded them with
+    (the encoder's codec instance decodes), without $MVCODEC_WEIGHTS."""
+    from mvcodec.eval.harness import run_eval
+
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    points = run_eval(synthetic_clip(1, 2, 24, 32), ["mvc-intra"], tmp_path / "eval", structures=("intra",),
+                      qualities=[0, 2], progress=False,
+                      codec_options={"mvc-intra:weights_file": str(weights_file)})
+    assert [p.quality for p in points] == [0, 2] and points[0].bpp < points[1].bpp
+    assert all(p.extra["real_bits"] > 0 and p.psnr_rgb > 0 for p in points)
+    with pytest.raises(BitstreamError):  # another codec's instance cannot decode the file
+        list(decode_file(tmp_path / "eval" / "bitstreams" / "mvc-intra_intra_q0.mvc", codec=get_codec("x265")))

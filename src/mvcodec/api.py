@@ -109,12 +109,17 @@ def encode_file(source: ClipSource, codec: Codec | str, settings: EncodeSettings
                         dict(extra or {}))
 
 
-def open_decoder(path: str | os.PathLike) -> tuple[MvcReader, Codec]:
-    """Open ``path`` and the installed codec that made it; unknown codecs or weights are a BitstreamError."""
+def open_decoder(path: str | os.PathLike, codec: Codec | None = None) -> tuple[MvcReader, Codec]:
+    """Open ``path`` and the installed codec that made it; unknown codecs or weights are a BitstreamError.
+
+    ``codec``: decode with this instance (e.g. the encoder's, so weights given as an option are found) instead
+    of a default one; it must be of the codec the header names."""
     reader = MvcReader(path)
     try:
+        if codec is not None and codec.id != reader.header.codec_id:
+            raise BitstreamError(f"{path}: made by codec {reader.header.codec_id!r}, not {codec.id!r}")
         try:
-            codec = get_codec(reader.header.codec_id)
+            codec = codec or get_codec(reader.header.codec_id)
         except CodecError:
             raise BitstreamError(f"{path}: made by codec {reader.header.codec_id!r}, which this installation "
                                  "does not know") from None
@@ -146,14 +151,15 @@ def parse_frames(frames: range | None, count: int) -> range:
     return frames
 
 
-def decode_file(path: str | os.PathLike, views: Sequence[int] | None = None,
-                frames: range | None = None, skip_damaged: bool = False) -> Iterator[DecodedFrame | Skipped]:
+def decode_file(path: str | os.PathLike, views: Sequence[int] | None = None, frames: range | None = None,
+                skip_damaged: bool = False, codec: Codec | None = None) -> Iterator[DecodedFrame | Skipped]:
     """Decode ``frames`` of ``views`` from ``path``, reading only the packets they depend on.
 
     Yields every requested frame exactly once, by view then frame.  A damaged packet is a BitstreamError; with
     ``skip_damaged`` the frames that depend on it come as one :class:`Skipped` each run instead.  The codec's
-    output is checked against this contract (shape, order, nothing missing or repeated)."""
-    reader, codec = open_decoder(path)
+    output is checked against this contract (shape, order, nothing missing or repeated).  ``codec``: see
+    :func:`open_decoder`."""
+    reader, codec = open_decoder(path, codec)
     with reader:
         yield from decode_opened(reader, codec, views, frames, skip_damaged)
 
@@ -203,8 +209,10 @@ class _SourceWindow:
         return self.frames[index - self.key[1]]
 
 
-def measure_file(source: ClipSource, path: str | os.PathLike, progress: bool = False) -> Measurement:
-    """Decode every frame of ``path`` from the file and compare it with ``source``."""
+def measure_file(source: ClipSource, path: str | os.PathLike, progress: bool = False,
+                 codec: Codec | None = None) -> Measurement:
+    """Decode every frame of ``path`` from the file and compare it with ``source`` (``codec``: the instance
+    that decodes, see :func:`open_decoder`; default: the installed codec the header names)."""
     info = source.info
     acc = MetricAccumulator()
     window = _SourceWindow(source)
@@ -214,7 +222,7 @@ def measure_file(source: ClipSource, path: str | os.PathLike, progress: bool = F
     tick = start
     with tqdm(total=info.views * info.frames, desc="decode + measure", unit="frame",
               disable=None if progress else True, leave=False) as bar:
-        for frame in decode_file(path):
+        for frame in decode_file(path, codec=codec):
             decode_seconds += time.perf_counter() - tick
             if frame.view >= info.views or frame.frame >= info.frames:
                 raise BitstreamError(f"{path}: decoded view {frame.view} frame {frame.frame} is not in the source")

@@ -92,7 +92,9 @@ def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.Pat
         if key not in measured:
             settings = EncodeSettings(quality=quality, structure=coded_as, gop=gop)  # type: ignore[arg-type]
             path = out / "bitstreams" / f"{codec.id}_{coded_as}_q{quality:g}.mvc"
-            measured[key] = (path, encode_file(source, codec, settings, path), measure_file(source, path))
+            # the encoder's instance decodes: weights given as options (weights_file=) are found by hash
+            measured[key] = (path, encode_file(source, codec, settings, path),
+                             measure_file(source, path, codec=codec))
         path, enc, m = measured[key]
         points.append(EvalPoint(series, codec.id, structure, quality, str(path.relative_to(out)), enc.bytes,
                                 enc.bpp, m.psnr_rgb, m.psnr_y, m.psnr_yuv, m.ms_ssim, m.per_view,
