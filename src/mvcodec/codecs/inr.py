@@ -118,6 +118,7 @@ class MvMgInrCodec(Codec):
         options = {k: _coerce(k, v) for k, v in options.items()}
         super().__init__(**options)
         from mvcodec.train.inr_fit import PRESETS  # the decoder never needs the training code
+        from mvcodec.train.precision import PRECISIONS
         preset = options.get("preset", "fast")
         if preset not in PRESETS:
             raise InputError(f"unknown preset {preset!r} for mv-mginr (choose from {', '.join(PRESETS)})")
@@ -125,7 +126,7 @@ class MvMgInrCodec(Codec):
         overrides = {k: options[k] for k in ("fit_epochs", "qat_epochs", "fp32_epochs", "sparsity", "seed",
                                              "motion_mask", "precision") if k in options}
         self.schedule = replace(sched, **overrides)
-        if self.schedule.precision not in ("auto", "fp32", "bf16"):
+        if self.schedule.precision not in PRECISIONS:
             raise InputError(f"mv-mginr: precision must be auto, fp32 or bf16, got {self.schedule.precision!r}")
         if (min(self.schedule.fit_epochs, self.schedule.qat_epochs, self.schedule.fp32_epochs) < 0
                 or not 0 <= self.schedule.sparsity < 1):

@@ -63,8 +63,6 @@ class FitSchedule:
     fp32_epochs: int = 2     # the last QAT epochs run in float32 whatever ``precision`` says
 
 
-
-
 PRESETS: dict[str, FitSchedule] = {
     "fast": FitSchedule(fit_epochs=30, qat_epochs=10, fp32_epochs=2),
     "medium": FitSchedule(fit_epochs=150, qat_epochs=50, fp32_epochs=10),
