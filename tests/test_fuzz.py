@@ -50,7 +50,7 @@ INPUT_TIMEOUT_S = 60          # per input (info + decode); ffmpeg has its own, s
 RSS_GROWTH_LIMIT_MB = 400     # peak RSS may not grow by more than this on one input
 
 SEED_OPTIONS: dict[str, dict[str, Any]] = {"mv-mginr": dict(fit_epochs=2, qat_epochs=1)}
-SEED_QUALITY: dict[str, float] = {"mv-mginr": 1, "svtav1": 43}
+SEED_QUALITY: dict[str, float] = {"mv-mginr": 1, "svtav1": 43, "mvc-intra": 2, "mlvc": 2}
 EXTREME_U32 = (0, 1, 0xFFFF, 10 ** 5, 10 ** 6 + 1, 10 ** 9, 0x7FFFFFFF, 0xFFFFFFFF)
 EXTREME_U16 = (0, 1, 2, 255, 257, 0xFFFE, 0xFFFF)
 
