@@ -56,10 +56,7 @@ def rd(args: argparse.Namespace) -> int:
 def merge(args: argparse.Namespace) -> int:
     """Join the points of ``rd --part`` runs into one ``CLIP_rd`` folder (results.json, bd_rate.md, rd.png); a
     point present in two parts (same codec, structure and quality) is an error, not silently dropped."""
-    from dataclasses import asdict
-
-    from mvcodec.eval.harness import load_results
-    from mvcodec.eval.report import write_reports
+    from mvcodec.eval.harness import load_results, write_results
 
     name = Path(args.clip).name
     out = Path(args.out) / f"{name}_rd"
@@ -75,8 +72,7 @@ def merge(args: argparse.Namespace) -> int:
             p.file = str(Path("..") / folder.name / p.file)
             points.append(p)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"clip": clip, "points": [asdict(p) for p in points]}, indent=2))
-    write_reports(points, out)
+    write_results(out, clip, points)
     print(f"{len(points)} points from {args.parts} -> {out}")
     return 0
 

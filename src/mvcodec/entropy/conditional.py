@@ -22,14 +22,7 @@ from torch import nn
 
 from mvcodec.entropy.coder import decode_indexed, encode_indexed, estimate_indexed_bits
 from mvcodec.entropy.distributions import GAUSSIAN, LAPLACE, Distribution
-from mvcodec.entropy.quantize import (
-    QuantizeMode,
-    at_least_float32,
-    dequantize,
-    lower_bound,
-    quantize,
-    to_symbols,
-)
+from mvcodec.entropy.quantize import QuantizeMode, at_least_float32, dequantize, lower_bound, quantize, to_symbols
 from mvcodec.entropy.tables import PRECISION, PmfTables, ScaleTable, conditional_tables
 
 LIKELIHOOD_BOUND = 1e-9  # training likelihoods are bounded below (gradient kept where it raises them)

@@ -24,14 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mvcodec.entropy.coder import decode_indexed, encode_indexed, estimate_indexed_bits
-from mvcodec.entropy.quantize import (
-    QuantizeMode,
-    at_least_float32,
-    dequantize,
-    lower_bound,
-    quantize,
-    to_symbols,
-)
+from mvcodec.entropy.quantize import QuantizeMode, at_least_float32, dequantize, lower_bound, quantize, to_symbols
 from mvcodec.entropy.tables import PRECISION, PmfTables, pack_rows, quantize_pmf
 
 LIKELIHOOD_BOUND = 1e-9

@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from tqdm import tqdm
 
@@ -59,8 +59,6 @@ def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.Pat
     a codec does not know is an error, never ignored).  A codec whose output does not depend on the coding
     structure (``Codec.uses_structure`` false, e.g. an INR) is encoded once per quality and measured once; that
     point appears in every structure's series, so it is compared with every anchor."""
-    from mvcodec.eval.report import write_reports
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bitstreams").mkdir(exist_ok=True)
@@ -101,10 +99,17 @@ def run_eval(source: ClipSource, codec_ids: Sequence[str], out_dir: str | os.Pat
                                 enc.encode_seconds, m.decode_seconds, enc.extra))
     clip = {"views": info.views, "frames": info.frames, "width": info.width, "height": info.height,
             "fps": info.fps, "view_names": list(info.view_names), "gop": gop}
+    write_results(out, clip, points)
+    return points
+
+
+def write_results(out: Path, clip: dict[str, Any], points: Sequence[EvalPoint]) -> None:
+    """``out/results.json`` ({"clip", "points"}, atomically) and the reports drawn from it (bd_rate.md, rd.png)."""
+    from mvcodec.eval.report import write_reports
+
     atomic_write_text(out / "results.json",
                       json.dumps({"clip": clip, "points": [asdict(p) for p in points]}, indent=2) + "\n")
     write_reports(points, out)
-    return points
 
 
 def load_results(path: str | os.PathLike) -> list[EvalPoint]:
