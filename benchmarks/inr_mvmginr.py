@@ -54,25 +54,12 @@ def rd(args: argparse.Namespace) -> int:
 
 
 def merge(args: argparse.Namespace) -> int:
-    """Join the points of ``rd --part`` runs into one ``CLIP_rd`` folder (results.json, bd_rate.md, rd.png); a
-    point present in two parts (same codec, structure and quality) is an error, not silently dropped."""
-    from mvcodec.eval.harness import load_results, write_results
+    """Join the points of ``rd --part`` runs into one ``CLIP_rd`` folder (results.json, bd_rate.md, rd.png)."""
+    from mvcodec.eval.harness import merge_results
 
     name = Path(args.clip).name
     out = Path(args.out) / f"{name}_rd"
-    points, clip, seen = [], None, set()
-    for part in args.parts.split(","):
-        folder = Path(args.out) / f"{name}_rd_{part}"
-        clip = clip or json.loads((folder / "results.json").read_text())["clip"]
-        for p in load_results(folder / "results.json"):
-            key = (p.codec, p.structure, p.quality)
-            if key in seen:
-                raise SystemExit(f"{key} appears in two parts")
-            seen.add(key)
-            p.file = str(Path("..") / folder.name / p.file)
-            points.append(p)
-    out.mkdir(parents=True, exist_ok=True)
-    write_results(out, clip, points)
+    points = merge_results([Path(args.out) / f"{name}_rd_{part}" for part in args.parts.split(",")], out)
     print(f"{len(points)} points from {args.parts} -> {out}")
     return 0
 

@@ -23,3 +23,29 @@ def test_bd_row_without_psnr_overlap_says_so():
     test = points([0.05, 0.07, 0.09, 0.11], [28.0, 29.0, 30.0, 31.0])
     row = bd_row("b", "a", ref, test, "psnr_rgb")
     assert "n/a (no PSNR overlap)" in row and "nan" not in row
+
+
+def test_merge_results_joins_parts_renames_variants_and_refuses_duplicates(tmp_path):
+    """merge_results: the points of parallel eval folders in one results.json whose files resolve from the merged
+    folder; a part's series renamed with a suffix; the same series point in two parts is an error."""
+    import json
+
+    import pytest
+    from conftest import synthetic_clip
+
+    from mvcodec.errors import InputError
+    from mvcodec.eval.harness import load_results, merge_results, run_eval
+
+    clip = synthetic_clip(1, 2, 32, 48)
+    for name, qp in (("a", 30), ("b", 40), ("c", 40)):
+        run_eval(clip, ["x264"], tmp_path / name, structures=("ld",), qualities=[qp], progress=False)
+    points = merge_results([tmp_path / "a", tmp_path / "b", tmp_path / "c"], tmp_path / "m", {"c": "-variant"})
+    assert sorted(p.series for p in points) == ["x264-variant/ld", "x264/ld", "x264/ld"]
+    merged = load_results(tmp_path / "m" / "results.json")
+    assert all((tmp_path / "m" / p.file).is_file() for p in merged)
+    assert json.loads((tmp_path / "m" / "results.json").read_text())["clip"]["frames"] == 2
+    assert "x264-variant/ld" in (tmp_path / "m" / "bd_rate.md").read_text()
+    with pytest.raises(InputError, match="two parts"):
+        merge_results([tmp_path / "b", tmp_path / "c"], tmp_path / "m2")
+    with pytest.raises(InputError, match="results.json"):
+        merge_results([tmp_path / "nowhere"], tmp_path / "m3")

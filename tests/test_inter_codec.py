@@ -211,3 +211,44 @@ def test_random_access_structure_and_bad_quality_are_input_errors(weights_file: 
         encode_file(clip, codec, EncodeSettings(1, "ra"), tmp_path / "a.mvc")
     with pytest.raises(InputError, match="quality rung"):
         encode_file(clip, codec, EncodeSettings(7, "ld"), tmp_path / "b.mvc")
+
+
+def test_shipping_an_inter_run_joins_it_with_shipped_intra_weights(tmp_path: Path, monkeypatch) -> None:
+    """zoo.ship of an ``inter`` run writes one mlvc file: the run's inter model + the shipped intra model named by
+    --intra (config {"intra", "inter"}); without --intra, or with an unknown one, it refuses (exit 2)."""
+    import json
+
+    from mvcodec import zoo
+    from mvcodec.codecs.learned_intra import save_intra_weights
+    from mvcodec.train.config import load_config
+    from mvcodec.train.engine import train
+    from mvcodec.zoo.ship import main as ship_main
+
+    zoo_dir = tmp_path / "zoo"
+    zoo_dir.mkdir()
+    monkeypatch.setattr(zoo, "_folder", lambda: zoo_dir)
+    intra = build_intra(TINY_INTRA)
+    intra.update()
+    sha = save_intra_weights(intra, zoo_dir / "tiny-intra.safetensors")
+    (zoo_dir / "index.json").write_text(json.dumps({"tiny-intra": {
+        "file": "tiny-intra.safetensors", "sha256": sha, "task": "intra", "config": TINY_INTRA.to_json(),
+        "command": "test", "trained": "untrained"}}))
+    tiny = json.dumps(TINY_INTER.to_json())
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "inter.yaml",
+                      [f"out={tmp_path / 'run'}", "batch_size=1", "num_workers=0", "data.crop=[64, 64]",
+                       "data.length=2", f"model={tiny}", "device=cpu", "lambdas=[100, 200, 400]",
+                       "stages=[{name: p, steps: 1, lr: 1.0e-4, frames: 2, options: {loss: rd}}]"])
+    assert train(cfg, command="mvcodec train --config configs/inter.yaml").completed
+    run = str(tmp_path / "run")
+    assert ship_main([run, "tiny-mlvc", "--trained", "1 step"]) == 2            # no --intra
+    assert ship_main([run, "tiny-mlvc", "--trained", "1 step", "--intra", "nope"]) == 2
+    assert ship_main([run, "tiny-mlvc", "--trained", "1 step", "--intra", "tiny-intra"]) == 0
+    entry = json.loads((zoo_dir / "index.json").read_text())["tiny-mlvc"]
+    assert entry["task"] == "inter" and set(entry["config"]) == {"intra", "inter"}
+    assert "tiny-intra" in entry["command"]
+    codec = MlvcCodec(weights="tiny-mlvc")
+    assert codec.unavailable_reason() is None
+    assert codec.weights().inter_config == TINY_INTER and codec.weights().intra_config == TINY_INTRA
+    clip = synthetic_clip(views=1, frames=2, height=64, width=64)
+    result = encode_file(clip, codec, EncodeSettings(0, "ld", gop=2), tmp_path / "c.mvc")
+    assert result.extra["real_bits"] > 0

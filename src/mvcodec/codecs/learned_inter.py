@@ -90,13 +90,18 @@ class MlvcWeights:
         return intra.eval(), inter.eval()
 
 
-def save_mlvc_weights(intra: IntraModel, inter: InterModel, path: str | os.PathLike) -> str:
-    """Write both models (call their ``update()`` first) as one safetensors file; returns its SHA-256."""
+def mlvc_weights_bytes(intra: IntraModel, inter: InterModel) -> bytes:
+    """Both models (call their ``update()`` first) as the bytes of one safetensors file, configs in its metadata."""
     state = {f"intra.{k}": v.detach().cpu().contiguous() for k, v in intra.state_dict().items()}
     state.update({f"inter.{k}": v.detach().cpu().contiguous() for k, v in inter.state_dict().items()})
     meta = {"task": "inter", "intra_config": json.dumps(intra.cfg.to_json()),
             "inter_config": json.dumps(inter.cfg.to_json())}
-    data = save_safetensors(state, metadata=meta)
+    return save_safetensors(state, metadata=meta)
+
+
+def save_mlvc_weights(intra: IntraModel, inter: InterModel, path: str | os.PathLike) -> str:
+    """Write both models (call their ``update()`` first) as one safetensors file; returns its SHA-256."""
+    data = mlvc_weights_bytes(intra, inter)
     write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 

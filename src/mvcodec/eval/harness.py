@@ -112,6 +112,37 @@ def write_results(out: Path, clip: dict[str, Any], points: Sequence[EvalPoint]) 
     write_reports(points, out)
 
 
+def merge_results(parts: Sequence[str | os.PathLike], out: str | os.PathLike,
+                  series_suffix: dict[str, str] | None = None) -> list[EvalPoint]:
+    """Join the points of several eval folders (e.g. rungs run by parallel processes) into ``out`` (results.json and
+    reports; files referenced relative to ``out``).  ``series_suffix`` ``{folder name: suffix}`` renames that
+    folder's series (``mlvc/ld`` -> ``mlvc-1ref/ld``) so variants of one codec sit side by side; a series point
+    present in two parts (same series and quality) is an :class:`InputError`, never silently dropped."""
+    out = Path(out)
+    points: list[EvalPoint] = []
+    clip: dict[str, Any] | None = None
+    seen: set[tuple[str, float]] = set()
+    for part in map(Path, parts):
+        results = part / "results.json"
+        try:
+            clip = clip or json.loads(results.read_text())["clip"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"{results}: not a results.json of mvcodec eval ({exc})") from None
+        suffix = (series_suffix or {}).get(part.name, "")
+        for p in load_results(results):
+            if suffix:
+                p.codec += suffix
+                p.series = f"{p.codec}/{p.structure}"
+            if (p.series, p.quality) in seen:
+                raise InputError(f"{p.series} quality {p.quality:g} appears in two parts")
+            seen.add((p.series, p.quality))
+            p.file = os.path.relpath(part / p.file, out)
+            points.append(p)
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(out, clip or {}, points)
+    return points
+
+
 def load_results(path: str | os.PathLike) -> list[EvalPoint]:
     """The points of a ``results.json`` written by :func:`run_eval` (to redraw tables and plots)."""
     try:

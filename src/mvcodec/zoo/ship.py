@@ -2,11 +2,13 @@
 
 ::
 
-    python -m mvcodec.zoo.ship RUN WEIGHTS_ID --trained "what it cost"   (run from a source checkout)
+    python -m mvcodec.zoo.ship RUN WEIGHTS_ID --trained "what it cost" [--intra INTRA_ID]   (from a checkout)
 
     RUN/final.json (written by the training engine) --> index.json[WEIGHTS_ID] = {file: WEIGHTS_ID.safetensors,
         sha256 (checked against the copied bytes), task, config (the run's model config), command (the run's
         first command), trained}
+    task "inter" (codec mlvc): the file holds the run's inter model and the shipped intra model INTRA_ID that
+        codes its I pictures (codecs.learned_inter.save_mlvc_weights); config = {"intra": .., "inter": ..}
 
 The file must fit :data:`~mvcodec.zoo.MAX_WEIGHTS_BYTES`; an existing id is replaced only with ``--replace``.
 """
@@ -16,18 +18,18 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
 import sys
 from pathlib import Path
 
 from mvcodec import zoo as _zoo
-from mvcodec.atomic import atomic_write_text
+from mvcodec.atomic import atomic_write_text, write_atomic
 from mvcodec.errors import InputError
 
 
 def ship(run_dir: str | Path, weights_id: str, trained: str, replace: bool = False,
-         zoo_dir: str | Path | None = None) -> dict:
-    """Copy the run's final weights into ``zoo_dir`` (default: the package's zoo) and write their entry."""
+         zoo_dir: str | Path | None = None, intra: str | None = None) -> dict:
+    """Copy the run's final weights into ``zoo_dir`` (default: the package's zoo) and write their entry; an
+    ``inter`` run is joined with the shipped intra weights ``intra`` (module docstring)."""
     run, zoo = Path(run_dir), Path(zoo_dir) if zoo_dir is not None else _zoo._folder()
     info_path, weights_path = run / "final.json", run / "final.safetensors"
     if not info_path.is_file() or not weights_path.is_file():
@@ -37,6 +39,12 @@ def ship(run_dir: str | Path, weights_id: str, trained: str, replace: bool = Fal
     digest = hashlib.sha256(data).hexdigest()
     if digest != info.get("sha256"):
         raise InputError(f"{weights_path}: sha256 {digest[:12]} is not the one final.json records")
+    config, command = info["config"]["model"], info.get("command", "")
+    if info["task"] == "inter":
+        if not intra:
+            raise InputError(f"{run}: an inter run ships with the intra model of its I pictures (--intra ID)")
+        data, config = _with_intra(data, config, intra)
+        digest, command = hashlib.sha256(data).hexdigest(), f"{command}  (I pictures: shipped {intra})"
     if len(data) > _zoo.MAX_WEIGHTS_BYTES:
         raise InputError(f"{weights_path}: {len(data)} bytes, over the zoo's {_zoo.MAX_WEIGHTS_BYTES}")
     index_path = zoo / "index.json"
@@ -44,11 +52,30 @@ def ship(run_dir: str | Path, weights_id: str, trained: str, replace: bool = Fal
     if weights_id in index and not replace:
         raise InputError(f"weights id {weights_id!r} is already shipped (use --replace)")
     entry = {"file": f"{weights_id}.safetensors", "sha256": digest, "task": info["task"],
-             "config": info["config"]["model"], "command": info.get("command", ""), "trained": trained}
-    shutil.copyfile(weights_path, zoo / entry["file"])
+             "config": config, "command": command, "trained": trained}
+    write_atomic(zoo / entry["file"], data)
     index[weights_id] = entry
     atomic_write_text(index_path, json.dumps(index, indent=2) + "\n")
     return entry
+
+
+def _with_intra(inter_data: bytes, inter_config: dict, intra_id: str) -> tuple[bytes, dict]:
+    """One ``mlvc`` weights file (bytes, zoo config) from an inter run's weights and shipped intra weights."""
+    from safetensors.torch import load
+
+    from mvcodec.codecs.learned_inter import mlvc_weights_bytes
+    from mvcodec.codecs.learned_intra import zoo_weights
+    from mvcodec.errors import CodecError
+    from mvcodec.models.inter import InterConfig, build_inter
+
+    try:
+        intra = zoo_weights(intra_id).model()
+        inter = build_inter(InterConfig.from_json(inter_config))
+        inter.load_state_dict(load(inter_data), strict=True)
+    except (CodecError, RuntimeError, ValueError) as exc:
+        raise InputError(f"cannot join the inter run with intra weights {intra_id!r}: {str(exc).splitlines()[0]}") \
+            from None
+    return mlvc_weights_bytes(intra, inter), {"intra": intra.cfg.to_json(), "inter": inter.cfg.to_json()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("weights_id")
     p.add_argument("--trained", required=True, help="what the training cost: steps, hours, machine")
     p.add_argument("--replace", action="store_true")
+    p.add_argument("--intra", help="inter runs: the shipped intra weights that code the I pictures (mvc-intra-v1)")
     args = p.parse_args(argv)
     try:
-        entry = ship(args.run, args.weights_id, args.trained, args.replace)
+        entry = ship(args.run, args.weights_id, args.trained, args.replace, intra=args.intra)
     except InputError as exc:
         print(f"mvcodec: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,8 @@
                             "flow": (V, T-1, 2, H, W) forward flow t -> t+1 (synthetic data only)}
     batch["frames"] (B, V, T, ...) --each view is a sequence--> x (B*V, stage.frames, 3, H, W)   (H, W: 64k)
     I picture: the first frame, coded by a frozen intra model (stage option "intra_weights": a .safetensors of
-               mvc-intra) or, without one, the original plus Gaussian noise (option "i_frame_noise", 0.01)
+               mvc-intra, or "zoo:ID" for shipped weights such as zoo:mvc-intra-v1) or, without one, the original
+               plus Gaussian noise (option "i_frame_noise", 0.01)
     stage option "loss":
         "flow"    flow warm-start: mean end-point error against the ground-truth backward flow (when the batch
                   has "flow") + photometric warping MSE, on the encoder's FlowNet alone
@@ -134,9 +135,11 @@ class InterTask:
             return (x0 + sigma * torch.randn_like(x0)).clamp(0, 1)
 
     def _intra_model(self, path: str, device: torch.device) -> nn.Module:
+        """The frozen intra model of ``path``: a weights file, or ``zoo:ID`` for shipped weights."""
         if path not in self._intra:
-            from mvcodec.codecs.learned_intra import read_weights_file
-            self._intra[path] = read_weights_file(path).model().to(device).eval()
+            from mvcodec.codecs.learned_intra import read_weights_file, zoo_weights
+            weights = zoo_weights(path[4:]) if path.startswith("zoo:") else read_weights_file(path)
+            self._intra[path] = weights.model().to(device).eval()
         return self._intra[path]
 
     def finalize(self, model: nn.Module) -> None:

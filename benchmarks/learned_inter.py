@@ -1,0 +1,153 @@
+"""The learned single-view inter codec (``mlvc``, issue 4) on the project's real clips: RD and BD-rate against x265
+low-delay simulcast, the M-LVC ablation (the same codec trained with one reference and no MV prediction / MV
+refinement / reference refinement), estimated against real bits, and coding speed at 640x360.  Prints the
+markdown for BENCHMARKS.md.
+
+    .venv/bin/python benchmarks/learned_inter.py rd    CLIP [--frames 32] [--crop WxH] [--rungs 0,2,4]
+                                                       [--weights-file F] [--part NAME] [--no-anchor] [--threads N]
+    .venv/bin/python benchmarks/learned_inter.py merge CLIP [--crop WxH] --parts q0,q2,1ref-q0=-1ref,...
+    .venv/bin/python benchmarks/learned_inter.py table CLIP [--crop WxH]
+    .venv/bin/python benchmarks/learned_inter.py speed CLIP [--frames 8] [--crop 640x360] [--quality 3]
+
+``rd`` evaluates the first ``--frames`` frames of every view (low delay, intra period 32, as the issue asks) with
+``mvcodec``'s eval harness (:func:`mvcodec.eval.harness.run_eval`: every point decoded from its file), x265 LD as
+the anchor, optionally on the centre ``--crop`` of every frame (the exact-arithmetic coding path costs seconds per
+frame on a CPU).  With ``--part NAME`` it writes ``..._inter_rd_NAME`` so rungs and variants run as parallel
+1-thread processes; ``merge`` joins the parts (``PART=SUFFIX`` renames a part's series, e.g. ``-1ref`` for the
+ablation model given with ``--weights-file``).  ``table`` prints the points with the bits accounting (payload
+against the -log2 p estimate, I and P pictures apart), the BD-rate against x265 and the ablation's BD-rate.
+``speed`` codes view 0 of the centre ``--crop`` in low delay (one I picture, then P pictures) with 2 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from mvcodec.api import decode_file, encode_file
+from mvcodec.codecs import EncodeSettings, get_codec
+from mvcodec.eval.harness import load_results, merge_results, run_eval
+from mvcodec.eval.report import bd_row, group_series
+from mvcodec.io import open_clip
+from mvcodec.io.clip import ClipSource, SubsetSource
+from mvcodec.io.manifest import CropSource
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _folder(args: argparse.Namespace, part: str | None = None) -> Path:
+    crop = f"_{args.crop}" if args.crop else ""
+    return Path(args.out) / (f"{Path(args.clip).name}{crop}_inter_rd" + (f"_{part}" if part else ""))
+
+
+def _options(args: argparse.Namespace) -> dict[str, str]:
+    return {"weights_file": args.weights_file} if args.weights_file else {}
+
+
+def _source(args: argparse.Namespace, views: list[int] | None = None) -> ClipSource:
+    clip = open_clip(args.clip)
+    source = SubsetSource(clip, views or list(range(clip.info.views)), 0, min(args.frames, clip.info.frames))
+    return CropSource.centre(source, args.crop) if args.crop else source
+
+
+def rd(args: argparse.Namespace) -> int:
+    codecs = ["mlvc"] if args.no_anchor else ["x265", "mlvc"]
+    rungs = [float(q) for q in args.rungs.split(",")]
+    qualities = {"mlvc": rungs} if args.no_anchor else {"mlvc": rungs, "x265": [22.0, 27.0, 32.0, 37.0, 42.0]}
+    options = {f"mlvc:{k}": v for k, v in _options(args).items()}
+    out = _folder(args, args.part)
+    print(f"run_eval({args.clip} first {args.frames} frames{f', centre {args.crop}' if args.crop else ''}, "
+          f"{codecs}, ld, gop 32, {qualities}, {options}) -> {out}\n")
+    run_eval(_source(args), codecs, out, structures=("ld",), qualities=qualities, gop=32, codec_options=options)
+    return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    parts = [p.split("=", 1) for p in args.parts.split(",")]
+    folders = [_folder(args, p[0]) for p in parts]
+    suffixes = {_folder(args, p[0]).name: p[1] for p in parts if len(p) == 2}
+    points = merge_results(folders, _folder(args), suffixes)
+    print(f"{len(points)} points from {args.parts} -> {_folder(args)}")
+    return 0
+
+
+def table(args: argparse.Namespace) -> int:
+    folder = _folder(args)
+    points = load_results(folder / "results.json")
+    clip = json.loads((folder / "results.json").read_text())["clip"]
+    print(f"{clip['views']} views x {clip['frames']} frames of {clip['width']}x{clip['height']}, low delay, "
+          f"intra period {clip['gop']}\n")
+    print("| series | rung | file bytes | bpp | PSNR-RGB | MS-SSIM | enc s | dec s | payload bits | estimated bits "
+          "| payload / estimate | file / estimate | P-picture share of bits |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for p in sorted((p for p in points if p.codec.startswith("mlvc")), key=lambda p: (p.series, p.bpp)):
+        e = p.extra
+        est, payload = e["estimated_bits"], e["real_bits"]
+        print(f"| {p.series} | {p.quality:g} | {p.bytes:,} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.ms_ssim:.4f} | "
+              f"{p.encode_seconds:.0f} | {p.decode_seconds:.0f} | {payload:,} | {est:,.0f} | {payload / est:.4f} | "
+              f"{8 * p.bytes / est:.4f} | {e['real_bits_inter'] / payload:.1%} |")
+    print("\n| x265 LD QP | bytes | bpp | PSNR-RGB | MS-SSIM |\n|---|---|---|---|---|")
+    for p in sorted((p for p in points if p.codec == "x265"), key=lambda p: p.bpp):
+        print(f"| {p.quality:g} | {p.bytes:,} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.ms_ssim:.4f} |")
+    print()
+    print((folder / "bd_rate.md").read_text())
+    series = group_series(points)
+    if "mlvc-1ref/ld" in series and "mlvc/ld" in series:
+        print("M-LVC ablation (multiple-reference modules against the same codec trained with one reference):\n")
+        print("| series | anchor | BD-rate | BD-PSNR | overlap PSNR (dB) | overlap bpp |\n|---|---|---|---|---|---|")
+        print(bd_row("mlvc/ld", "mlvc-1ref/ld", series["mlvc-1ref/ld"], series["mlvc/ld"], "psnr_rgb"))
+    return 0
+
+
+def speed(args: argparse.Namespace) -> int:
+    torch.set_num_threads(2)
+    source = _source(args, [0])
+    codec = get_codec("mlvc", **_options(args))
+    enc_times, dec_times = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "speed.mvc"
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            encode_file(source, codec, EncodeSettings(quality=args.quality, structure="ld", gop=32), path)
+            enc_times.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            n = sum(1 for _ in decode_file(path, codec=codec))
+            dec_times.append(time.perf_counter() - start)
+    info = source.info
+    print(f"| {Path(args.clip).name} | {info.width}x{info.height} | {info.frames} frames of view 0 (1 I + "
+          f"{info.frames - 1} P) | q{args.quality} | {info.frames / statistics.median(enc_times):.2f} frames/s | "
+          f"{n / statistics.median(dec_times):.2f} frames/s | (median of {args.repeats}; 2 threads) |")
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("task", choices=("rd", "merge", "table", "speed"))
+    p.add_argument("clip")
+    p.add_argument("--frames", type=int, default=32)
+    p.add_argument("--crop", help="code the centre WxH rectangle of each frame, e.g. 640x360")
+    p.add_argument("--rungs", default="0,2,4", help="rd: mlvc quality rungs")
+    p.add_argument("--weights-file", help="an mlvc weights file instead of the shipped mlvc-v1")
+    p.add_argument("--part", help="rd: write ..._inter_rd_PART (one of several parallel runs; see merge)")
+    p.add_argument("--no-anchor", action="store_true", help="rd: leave x265 to another part")
+    p.add_argument("--parts", help="merge: comma-separated PART or PART=SERIES_SUFFIX")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    p.add_argument("--quality", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    return {"rd": rd, "merge": merge, "table": table, "speed": speed}[args.task](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
