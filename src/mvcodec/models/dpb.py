@@ -29,11 +29,14 @@ class DecodedPicture:
 
     ``frame``: (1, 3, H, W) reconstruction in [0, 1] (padded size of the model); ``feature``: (1, N, H, W) the
     propagated feature before the final RGB conv (DCVC-TCM), None for intra pictures; ``motion``: (1, 2, H, W)
-    the decoded motion from this picture to the previous one (pixels), None for intra pictures."""
+    the decoded motion from this picture to the previous one (pixels), None for intra pictures; ``latents``:
+    the decoded latents of a P picture by name ("y_mv" (1,mv_M,H/16,W/16), "y" (1,M,H/16,W/16)), which the
+    dependent views of a multi-view codec use as inter-view priors (None for intra pictures)."""
 
     frame: torch.Tensor
     feature: torch.Tensor | None = None
     motion: torch.Tensor | None = None
+    latents: dict[str, torch.Tensor] | None = None
 
 
 class DecodedPictureBuffer:

@@ -11,6 +11,9 @@
     aligned = HdcAlign(anchor, ref_hat)                   the reference latent shifted over the disparities and
                                                           weighted by the HDC score, fused to M channels
     slice i: (mu_i, sigma_i) = net_i(concat[aligned, y_hat_{<i}, prior])  ->  y_hat_i = coder.y(name_i, ...)
+             residual=True: the prior is itself (mu, sigma) of all M channels (P = 2M) and net_i, whose last
+             layer starts at zero, corrects slice i of it: a model started from single-view weights codes as
+             the single-view entropy model until trained
 
 Order and causality: the paper interleaves the views' slices (L1, R1, L2, R2, ...) so that each view helps the
 other.  Here view 0 is the independent view (LMVC's backward compatibility: its packets decode with the
@@ -48,13 +51,18 @@ class HdcSliceEntropy(nn.Module):
         disparities: HDC candidates in latent pixels (1/16 of the picture: +-4 reaches +-64 pixels).
         cross_view: use the aligned reference latent (False: the intra-view slice model alone).
         attention, shift: :class:`HdcAlign` ablation switches.
+        residual: the prior holds (mu, sigma) of the whole latent and the slice nets correct it (P must be 2M).
     """
 
     def __init__(self, latent: int, prior: int, slices: int = 4, disparities: Sequence[int] = tuple(range(-4, 5)),
-                 cross_view: bool = True, attention: bool = True, shift: bool = True) -> None:
+                 cross_view: bool = True, attention: bool = True, shift: bool = True, residual: bool = False,
+                 ) -> None:
         super().__init__()
         if slices < 1 or latent % slices:
             raise ValueError(f"HdcSliceEntropy: {slices} slices do not divide {latent} latent channels")
+        if residual and prior != 2 * latent:
+            raise ValueError(f"HdcSliceEntropy: a residual prior is mu and sigma: {2 * latent} channels, not {prior}")
+        self.residual = residual
         self.latent, self.prior, self.slices = latent, prior, slices
         self.slice_channels = latent // slices
         self.cross_view = cross_view
@@ -67,6 +75,10 @@ class HdcSliceEntropy(nn.Module):
             nn.Sequential(conv(cross + i * self.slice_channels + prior, hidden, 3), nn.LeakyReLU(0.1),
                           conv(hidden, hidden, 1), nn.LeakyReLU(0.1), conv(hidden, 2 * self.slice_channels, 1))
             for i in range(slices))
+        if residual:
+            for net in self.params:
+                nn.init.zeros_(net[-1].weight)
+                nn.init.zeros_(net[-1].bias)
 
     def code(self, coder: LatentCoder, name: str, y: torch.Tensor | None, prior: torch.Tensor,
              ref_hat: torch.Tensor | None) -> torch.Tensor:
@@ -89,7 +101,11 @@ class HdcSliceEntropy(nn.Module):
         done: list[torch.Tensor] = []
         cs = self.slice_channels
         for i, net in enumerate(self.params):
-            mu, sigma = net(torch.cat(context[:-1] + done + context[-1:], dim=1)).chunk(2, dim=1)
+            params = net(torch.cat(context[:-1] + done + context[-1:], dim=1))
+            if self.residual:
+                m = self.latent
+                params = params + torch.cat([prior[:, i * cs:(i + 1) * cs], prior[:, m + i * cs:m + (i + 1) * cs]], 1)
+            mu, sigma = params.chunk(2, dim=1)
             part = None if y is None else y[:, i * cs:(i + 1) * cs]
             done.append(coder.y(f"{name}{i}", part, mu, sigma))
         return torch.cat(done, dim=1)

@@ -136,13 +136,15 @@ class InterModel(nn.Module):
 
     # ------------------------------------------------------------------------------------------ the one path
     def _code(self, x: torch.Tensor | None, refs: list[DecodedPicture], quality: torch.Tensor, coder: LatentCoder,
-              motion_only: bool = False) -> dict[str, Any]:
+              motion_only: bool = False, side: Any = None) -> dict[str, Any]:
         """Code one P picture.  ``x (B,3,H,W)`` padded (None when decoding), ``refs`` most recent first (padded,
         in the coding dtype), ``quality (B,)``.  ``coder`` quantizes (training), codes or decodes the latents.
+        ``side``: what a subclass's hooks (the ``_motion_*``, ``_contexts``, ``_frame_*`` methods) need besides
+        the references (the multi-view codec's inter-view data); this class ignores it.
 
         Returns ``{"x_hat", "feature", "motion" (v_hat), "flow" (v, encoder only), "prediction"
-        (ref_1 warped by v_hat)}``; with ``motion_only`` the frame coding is skipped and ``x_hat`` is the
-        prediction."""
+        (ref_1 warped by v_hat), "latents" {"y_mv", "y"} (decoded)}``; with ``motion_only`` the frame coding is
+        skipped and ``x_hat`` is the prediction."""
         cfg = self.cfg
         refs = refs[: cfg.references]
         ref = refs[0].frame
@@ -158,55 +160,83 @@ class InterModel(nn.Module):
         flow = y_mv = z_mv = None
         if x is not None:
             flow = self.flow(x, ref.to(enc_dt))
-            y_mv = self.motion.mv_enc(flow - v_bar.to(enc_dt)) * mv_gain
+            y_mv = self._motion_analysis(flow - v_bar.to(enc_dt), side) * mv_gain
             z_mv = self.motion.mv_ha(y_mv)
         hp, wp = ref.shape[-2:]
         z_mv_hat = coder.z("z_mv", z_mv, (ref.shape[0], cfg.mv_Z, hp // 64, wp // 64), self.mv_entropy_bottleneck)
-        mu, sigma = self.motion.mv_hs(z_mv_hat.to(dt)).chunk(2, dim=1)
+        mu, sigma = self._motion_prior(z_mv_hat.to(dt), side).chunk(2, dim=1)
         y_mv_hat = coder.y("y_mv", y_mv, mu, sigma)
-        v_hat = v_bar + self.motion.mv_dec(y_mv_hat * mv_inv.to(dt))
+        v_hat = v_bar + self._motion_synthesis(y_mv_hat * mv_inv.to(dt), side)
         if self.mv_refiner is not None:
             v_hat = self.mv_refiner(v_hat, ref, v1, v2)
         prediction = warp(ref, v_hat)
-        out: dict[str, Any] = {"motion": v_hat, "flow": flow, "prediction": prediction}
+        out: dict[str, Any] = {"motion": v_hat, "flow": flow, "prediction": prediction,
+                               "latents": {"y_mv": y_mv_hat}}
         if motion_only:
             return {**out, "x_hat": prediction, "feature": None}
         # ---- contexts and the frame
-        c1, c2, c3 = self.context(ref, refs[0].feature, v_hat)
+        c1, c2, c3 = self._contexts(ref, refs[0].feature, v_hat, side)
         y = z = None
         if x is not None:
             gain = self.gain[quality].unsqueeze(-1).unsqueeze(-1)
             y = self.ctx_enc(x, c1.to(enc_dt), c2.to(enc_dt), c3.to(enc_dt)) * gain
             z = self.h_a(y)
         z_hat = coder.z("z", z, (ref.shape[0], cfg.Z, hp // 64, wp // 64), self.entropy_bottleneck)
-        params = self.prior_fusion(torch.cat([self.h_s(z_hat.to(dt)), self.temporal_prior(c3)], dim=1))
-        mu, sigma = params.chunk(2, dim=1)
-        y_hat = coder.y("y", y, mu, sigma)
+        y_hat = self._frame_latent(coder, y, self._frame_prior(z_hat.to(dt), c3, side), side)
         inv = self.inv_gain[quality].unsqueeze(-1).unsqueeze(-1).to(dt)
         feature = self.ctx_dec(y_hat * inv, c1, c2, c3)
         if self.refiner is not None:
             feature = self.refiner(feature, [r.frame for r in refs],
                                    composed_motions(v_hat, [r.motion for r in refs], len(refs)))
         x_hat = prediction + self.to_rgb(feature)
-        return {**out, "x_hat": x_hat, "feature": feature}
+        return {**out, "x_hat": x_hat, "feature": feature, "latents": {"y_mv": y_mv_hat, "y": y_hat}}
+
+    # Hooks of the coding path (the single-view networks here; the multi-view codec's dependent views add their
+    # inter-view priors by overriding them).
+    def _motion_analysis(self, d: torch.Tensor, side: Any) -> torch.Tensor:
+        """Motion difference ``d (B,2,H,W)`` -> motion latent ``(B,mv_M,H/16,W/16)`` (before the gain)."""
+        return self.motion.mv_enc(d)
+
+    def _motion_prior(self, z_mv_hat: torch.Tensor, side: Any) -> torch.Tensor:
+        """``z_mv_hat`` -> ``(B,2 mv_M,H/16,W/16)``: mu and sigma of the motion latent."""
+        return self.motion.mv_hs(z_mv_hat)
+
+    def _motion_synthesis(self, y_mv: torch.Tensor, side: Any) -> torch.Tensor:
+        """Decoded motion latent (after the inverse gain) -> decoded motion difference ``(B,2,H,W)``."""
+        return self.motion.mv_dec(y_mv)
+
+    def _contexts(self, ref: torch.Tensor, feature: torch.Tensor | None, v_hat: torch.Tensor,
+                  side: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The multi-scale contexts C1, C2, C3 of the contextual encoder, decoder and prior."""
+        return self.context(ref, feature, v_hat)
+
+    def _frame_prior(self, z_hat: torch.Tensor, c3: torch.Tensor, side: Any) -> torch.Tensor:
+        """``(B,2M,H/16,W/16)``: the fused hyperprior and temporal prior of the frame latent."""
+        return self.prior_fusion(torch.cat([self.h_s(z_hat), self.temporal_prior(c3)], dim=1))
+
+    def _frame_latent(self, coder: LatentCoder, y: torch.Tensor | None, prior: torch.Tensor,
+                      side: Any) -> torch.Tensor:
+        """Code the frame latent ``y`` with the prior of :meth:`_frame_prior` (mu, sigma halves): ``y_hat``."""
+        mu, sigma = prior.chunk(2, dim=1)
+        return coder.y("y", y, mu, sigma)
 
     # ------------------------------------------------------------------------------------------ training
     def forward(self, x: torch.Tensor, refs: list[DecodedPicture], quality: torch.Tensor,
-                motion_only: bool = False) -> dict[str, Any]:
+                motion_only: bool = False, side: Any = None) -> dict[str, Any]:
         """One P picture.  ``x (B,3,H,W)`` in [0, 1] (H, W multiples of 64), ``refs`` most recent first
         ``(B,3,H,W)`` frames (features (B,N,H,W) / motions (B,2,H,W) or None), ``quality (B,)`` int64.
 
         Returns ``{"x_hat" (B,3,H,W), "bits" (B,), "bits_motion" (B,), "likelihoods" {name: tensor},
         "flow", "prediction", "motion", "feature"}``.  Training: noise for the rates, straight-through rounding
-        for what the decoder sees; eval mode: rounding."""
+        for what the decoder sees; eval mode: rounding.  ``side``: see :meth:`_code`."""
         quality = self._check_quality(quality, x.shape[0])
         _check_padded(x)
         coder = TrainCoder(self.gaussian, self.training)
-        out = self._code(x, refs, quality, coder, motion_only)
+        out = self._code(x, refs, quality, coder, motion_only, side)
         lik = coder.likelihoods
         bits = {k: -torch.log2(v).flatten(1).sum(1) for k, v in lik.items()}
         motion_bits = bits["z_mv"] + bits["y_mv"]
-        total = motion_bits + (bits["z"] + bits["y"] if not motion_only else 0.0)
+        total = sum(bits.values())  # motion only: z_mv and y_mv are all that was coded
         return {**out, "bits": total, "bits_motion": motion_bits, "likelihoods": lik}
 
     def forward_sequence(self, frames: torch.Tensor, i_frame: torch.Tensor, quality: torch.Tensor,
@@ -222,7 +252,7 @@ class InterModel(nn.Module):
         for t in range(1, frames.shape[1]):
             out = self(frames[:, t], refs, quality, motion_only)
             outs.append(out)
-            refs = [DecodedPicture(out["x_hat"].clamp(0, 1), out["feature"], out["motion"]), *refs][:3]
+            refs = [self._picture(out), *refs][:3]
         return outs
 
     def update(self) -> None:
@@ -233,15 +263,16 @@ class InterModel(nn.Module):
     # ------------------------------------------------------------------------------------------ coding
     @torch.no_grad()
     def compress(self, x: torch.Tensor, dpb: DecodedPictureBuffer, view: int, frame: int, quality: int,
-                 ) -> tuple[bytes, torch.Tensor]:
-        """Code ``x (1,3,H,W)`` in [0, 1] as P picture ``frame`` of ``view`` with references from ``dpb``.
+                 refs: list[DecodedPicture] | None = None, side: Any = None) -> tuple[bytes, torch.Tensor]:
+        """Code ``x (1,3,H,W)`` in [0, 1] as P picture ``frame`` of ``view`` with references from ``dpb`` (or
+        ``refs``, most recent first: a multi-view codec's inter-view reference), ``side`` for :meth:`_code`.
 
         Puts the decoder's picture into ``dpb`` and returns ``(payload, x_hat (1,3,H,W) float32)``;
         :attr:`last_estimated_bits` holds the continuous-likelihood estimate of what was coded."""
         if x.dim() != 4 or x.shape[:2] != (1, 3):
             raise InputError(f"inter compress takes one RGB picture (1, 3, H, W), got {tuple(x.shape)}")
         q = self._check_quality(torch.tensor([quality]), 1)
-        refs = dpb.references(view, frame, self.cfg.references)
+        refs = refs or dpb.references(view, frame, self.cfg.references)
         h, w = x.shape[-2:]
         xp = replicate_pad(x.float(), PAD_MULTIPLE)
         if xp.shape[-2:] != refs[0].frame.shape[-2:]:
@@ -249,7 +280,7 @@ class InterModel(nn.Module):
                              f"{tuple(refs[0].frame.shape[-2:])}")
         coder = EncodeCoder(self.gaussian)
         try:
-            out = self._code(xp, refs, q, coder)
+            out = self._code(xp, refs, q, coder, side=side)
         except ExactOverflowError as exc:
             raise CodecError(f"inter encoder: {exc}") from None
         self.last_estimated_bits = coder.estimated_bits
@@ -258,14 +289,15 @@ class InterModel(nn.Module):
 
     @torch.no_grad()
     def decompress(self, payload: bytes, dpb: DecodedPictureBuffer, view: int, frame: int, height: int,
-                   width: int, quality: int) -> torch.Tensor:
-        """The P picture ``(1,3,height,width)`` float32 from :meth:`compress`'s payload; puts it into ``dpb``.
-        A payload that does not decode is a :class:`BitstreamError`."""
+                   width: int, quality: int, refs: list[DecodedPicture] | None = None, side: Any = None,
+                   ) -> torch.Tensor:
+        """The P picture ``(1,3,height,width)`` float32 from :meth:`compress`'s payload (the same ``refs`` and
+        ``side``); puts it into ``dpb``.  A payload that does not decode is a :class:`BitstreamError`."""
         q = self._check_quality(torch.tensor([quality]), 1)
-        refs = dpb.references(view, frame, self.cfg.references)
+        refs = refs or dpb.references(view, frame, self.cfg.references)
         dec = SegmentDecoder(payload)
         try:
-            out = self._code(None, refs, q, DecodeCoder(dec, self.gaussian))
+            out = self._code(None, refs, q, DecodeCoder(dec, self.gaussian), side=side)
         except ExactOverflowError as exc:
             raise BitstreamError(f"inter payload decodes to out-of-range latents (corrupt): {exc}") from None
         dec.finish()
@@ -280,7 +312,7 @@ class InterModel(nn.Module):
 
     @staticmethod
     def _picture(out: dict[str, Any]) -> DecodedPicture:
-        return DecodedPicture(out["x_hat"].clamp(0.0, 1.0), out["feature"], out["motion"])
+        return DecodedPicture(out["x_hat"].clamp(0.0, 1.0), out["feature"], out["motion"], out.get("latents"))
 
     @staticmethod
     def _crop(x_hat: torch.Tensor, h: int, w: int) -> torch.Tensor:

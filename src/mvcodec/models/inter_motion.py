@@ -27,7 +27,8 @@ from mvcodec.layers.blocks import ResidualBottleneck, conv, deconv
 from mvcodec.layers.warp import compose, warp
 
 
-def _zero_last(net: nn.Sequential) -> nn.Sequential:
+def zero_last(net: nn.Sequential) -> nn.Sequential:
+    """``net`` with its last layer's weight and bias set to zero (a correction branch that starts at 0)."""
     nn.init.zeros_(net[-1].weight)
     nn.init.zeros_(net[-1].bias)
     return net
@@ -36,7 +37,7 @@ def _zero_last(net: nn.Sequential) -> nn.Sequential:
 def down_up(cin: int, cout: int, ch: int) -> nn.Sequential:
     """``(B, cin, H, W) -> (B, cout, H, W)``: a stride-2 conv, two residual blocks at 1/2, a deconv back (the
     work happens at half resolution: the coding path runs it in float64).  The last layer starts at zero."""
-    return _zero_last(nn.Sequential(
+    return zero_last(nn.Sequential(
         conv(cin, ch, 3, 2), nn.LeakyReLU(0.1), ResidualBottleneck(ch), ResidualBottleneck(ch), deconv(ch, cout, 3)))
 
 

@@ -1,0 +1,105 @@
+"""The dependent-view model (models/multiview.py): starts as the single-view codec from its weights, uses the
+reference views once trained, codes exactly (encoder = decoder) with an inter-view key picture and with temporal
+references, refuses a picture without its reference views; ablation configs build."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from test_inter_model import TINY, moving_clip
+
+from mvcodec.errors import InputError
+from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
+from mvcodec.models.inter import InterModel, build_inter
+from mvcodec.models.multiview import DependentConfig, InterViewRefs, build_dependent, from_single_view
+
+DEP = DependentConfig(**TINY.to_json(), disparities=2, slices=4)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+
+
+def base_pictures(clip: torch.Tensor, t: int) -> InterViewRefs:
+    """The base view's decoded picture at t, as a P picture with feature, motion and latents (made up)."""
+    g = torch.Generator().manual_seed(t)
+    picture = DecodedPicture(clip[:, t], torch.randn(1, 8, 64, 64, generator=g), torch.randn(1, 2, 64, 64,
+                             generator=g), {"y_mv": torch.randn(1, 8, 4, 4, generator=g).round(),
+                                            "y": torch.randn(1, 16, 4, 4, generator=g).round()})
+    return InterViewRefs(picture, picture)
+
+
+def perturb(model: torch.nn.Module) -> None:
+    """Move every zero-initialised inter-view layer off zero (what training does)."""
+    g = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith(("iv_", "hdc_")):
+                p.add_(0.05 * torch.randn(p.shape, generator=g))
+
+
+def test_a_model_started_from_single_view_weights_codes_as_the_single_view_model() -> None:
+    single = build_inter(TINY).eval()
+    dep = from_single_view(DEP, single).eval()
+    clip = moving_clip(3)
+    refs = [DecodedPicture(clip[:, 0])]
+    with torch.no_grad():
+        a = single(clip[:, 1], refs, torch.tensor([1]))
+        b = dep(clip[:, 1], refs, torch.tensor([1]), side=base_pictures(clip, 1))
+        assert torch.allclose(a["x_hat"], b["x_hat"], atol=1e-6)
+        assert torch.allclose(a["bits"], b["bits"], rtol=1e-5)
+        perturb(dep)
+        c = dep(clip[:, 1], refs, torch.tensor([1]), side=base_pictures(clip, 1))
+        other = base_pictures(clip, 2)
+        d = dep(clip[:, 1], refs, torch.tensor([1]), side=other)
+    assert not torch.allclose(a["bits"], c["bits"])              # trained branches change the coding
+    assert not torch.allclose(c["bits"], d["bits"])              # and they read the reference views
+    with pytest.raises(InputError, match="single-view part"):
+        from_single_view(dataclasses.replace(DEP, M=32), single)
+
+
+def test_coding_is_exact_with_an_inter_view_key_picture_then_temporal_references() -> None:
+    torch.manual_seed(1)
+    dep = build_dependent(DEP).eval()
+    perturb(dep)
+    dep.update()
+    clip = moving_clip(4, 60, 70)[0]
+    enc, dec = DecodedPictureBuffer(4), DecodedPictureBuffer(4)
+    recon = []
+    for t in range(3):
+        base = InterModel.reference((clip[t:t + 1] + 0.02).clamp(0, 1))  # the base view's decoded picture
+        if t:
+            base.motion = torch.full_like(base.frame[:, :2], 0.5)
+            base.latents = {"y": torch.ones(1, 16, 4, 8, dtype=torch.float64)}
+        key = [base] if t == 0 else None                                    # inter-view reference at the key
+        payload, x_enc = dep.compress(clip[t:t + 1], enc, 1, t, 1, refs=key, side=InterViewRefs(base, base))
+        x_dec = dep.decompress(payload, dec, 1, t, 60, 70, 1, refs=key, side=InterViewRefs(base, base))
+        assert torch.equal(x_enc, x_dec) and len(payload) > 0
+        assert abs(8 * len(payload) - dep.last_estimated_bits) <= 0.02 * dep.last_estimated_bits + 96
+        recon.append(x_dec)
+    assert set(enc.keys()) == {(1, 0), (1, 1), (1, 2)}
+    with pytest.raises(InputError, match="reference views"):
+        dep.compress(clip[3:4], enc, 1, 3, 1)
+
+
+@pytest.mark.parametrize("switch", ["iv_motion", "iv_context", "hdc_fer", "hdc_em", "hdc_attention", "hdc_shift"])
+def test_each_ablation_builds_and_trains(switch: str) -> None:
+    cfg = dataclasses.replace(DEP, **{switch: False})
+    dep = build_dependent(cfg).train()
+    clip = moving_clip(2)
+    out = dep(clip[:, 1], [DecodedPicture(clip[:, 0])], torch.tensor([0]), side=base_pictures(clip, 1))
+    (out["bits"].sum() + 100 * (out["x_hat"] - clip[:, 1]).pow(2).mean()).backward()
+    grads = [p.grad for n, p in dep.named_parameters() if n.startswith(("iv_", "hdc_")) and p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    assert DependentConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_config_checks() -> None:
+    with pytest.raises(InputError):
+        DependentConfig(**{**TINY.to_json(), "slices": 5})
+    with pytest.raises(InputError):
+        DependentConfig.from_json({"nope": 1})
