@@ -103,3 +103,30 @@ def test_config_checks() -> None:
         DependentConfig(**{**TINY.to_json(), "slices": 5})
     with pytest.raises(InputError):
         DependentConfig.from_json({"nope": 1})
+
+
+def test_the_multiview_task_trains_from_a_base_and_exports(tmp_path) -> None:
+    """configs/multiview.yaml with a tiny base: a few steps of each stage, view 0 by the frozen base, the
+    dependent view from its key picture on; final weights hold the dependent model (base not among them)."""
+    import json
+    from pathlib import Path
+
+    from test_inter_codec import TINY_INTER, write_weights
+
+    from mvcodec.train.config import load_config
+    from mvcodec.train.engine import train
+
+    base = tmp_path / "base.safetensors"
+    write_weights(base)
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "multiview.yaml",
+                      [f"out={tmp_path / 'run'}", f"model.base={base}", "batch_size=1", "num_workers=0",
+                       "data.crop=[64, 64]", "data.length=2", "device=cpu", "lambdas=[100, 200, 400]",
+                       "model.disparities=2", "stages.0.steps=1", "stages.1.steps=1", "stages.2.steps=1",
+                       "stages.2.frames=3", "precision=fp32"])
+    assert train(cfg, command="test").completed
+    info = json.loads((tmp_path / "run" / "final.json").read_text())
+    assert info["task"] == "multiview" and info["config"]["model"]["base"] == str(base)
+    from safetensors.torch import load_file
+    state = load_file(tmp_path / "run" / "final.safetensors")
+    assert any(k.startswith("hdc_em.") for k in state) and not any(k.startswith("intra.") for k in state)
+    assert state["gain"].shape[-1] == TINY_INTER.M
