@@ -155,10 +155,11 @@ def decode_file(path: str | os.PathLike, views: Sequence[int] | None = None, fra
                 skip_damaged: bool = False, codec: Codec | None = None) -> Iterator[DecodedFrame | Skipped]:
     """Decode ``frames`` of ``views`` from ``path``, reading only the packets they depend on.
 
-    Yields every requested frame exactly once, by view then frame.  A damaged packet is a BitstreamError; with
-    ``skip_damaged`` the frames that depend on it come as one :class:`Skipped` each run instead.  The codec's
-    output is checked against this contract (shape, order, nothing missing or repeated).  ``codec``: see
-    :func:`open_decoder`."""
+    Yields every requested frame exactly once, each view's frames in order; views come one after the other, or
+    (a multi-view codec whose views depend on each other) interleaved intra period by intra period.  A damaged
+    packet is a BitstreamError; with ``skip_damaged`` the frames that depend on it come as one
+    :class:`Skipped` each run instead.  The codec's output is checked against this contract (shape, order,
+    nothing missing or repeated).  ``codec``: see :func:`open_decoder`."""
     reader, codec = open_decoder(path, codec)
     with reader:
         yield from decode_opened(reader, codec, views, frames, skip_damaged)
@@ -169,28 +170,29 @@ def decode_opened(reader: MvcReader, codec: Codec, views: Sequence[int] | None =
     """:func:`decode_file` on a file already opened by :func:`open_decoder` (the caller closes ``reader``)."""
     path, h = reader.path, reader.header
     wanted_views, wanted_frames = parse_views(views, h.views), parse_frames(frames, h.frames)
-    expected = [(v, t) for v in wanted_views for t in wanted_frames]
-    pos = 0
+    done = {v: 0 for v in wanted_views}  # frames of each view yielded so far (the next is wanted_frames[done])
     for item in codec.decode(reader, wanted_views, wanted_frames, skip_damaged=skip_damaged):
+        pos = done.get(item.view)
         if isinstance(item, Skipped):
-            covered = [(item.view, t) for t in item.frames]
-            if not skip_damaged or not covered or expected[pos:pos + len(covered)] != covered:
+            covered = list(item.frames)
+            if not skip_damaged or not covered or pos is None or list(wanted_frames[pos:pos + len(covered)]) != covered:
                 raise BitstreamError(f"{path}: the decoder skipped view {item.view} frames "
                                      f"{item.frames.start}:{item.frames.stop} out of order")
-            pos += len(covered)
+            done[item.view] += len(covered)
             yield item
             continue
-        if pos >= len(expected) or (item.view, item.frame) != expected[pos]:
+        if pos is None or pos >= len(wanted_frames) or item.frame != wanted_frames[pos]:
             raise BitstreamError(f"{path}: the decoder produced view {item.view} frame {item.frame} out of "
                                  "order or twice (corrupted file)")
         if item.rgb.shape != (h.height, h.width, 3) or item.rgb.dtype != np.uint8:
             raise BitstreamError(f"{path}: decoded frame has shape {item.rgb.shape}, expected "
                                  f"{(h.height, h.width, 3)}")
-        pos += 1
+        done[item.view] += 1
         yield item
-    if pos != len(expected):
-        v, t = expected[pos]
-        raise BitstreamError(f"{path}: the decoder stopped before view {v} frame {t} (file is incomplete)")
+    for v in wanted_views:
+        if done[v] != len(wanted_frames):
+            raise BitstreamError(f"{path}: the decoder stopped before view {v} frame {wanted_frames[done[v]]} "
+                                 "(file is incomplete)")
 
 
 class _SourceWindow:

@@ -4,6 +4,7 @@ from mvcodec.codecs import (
                                  inr,  # noqa: F401,E402  (registers mv-mginr)
                                  learned_inter,  # noqa: F401,E402  (registers mlvc)
                                  learned_intra,  # noqa: F401,E402  (registers mvc-intra)
+                                 learned_multiview,  # noqa: F401,E402  (registers lmvc)
                                  mvhevc,  # noqa: F401,E402  (registers mvhevc)
                                  simulcast,  # noqa: F401,E402  (registers x264, x265, svtav1, vvenc)
 )

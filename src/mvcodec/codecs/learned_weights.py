@@ -86,16 +86,19 @@ class LearnedWeights(Generic[W]):
 
     default_weights: ClassVar[str]
     weights_task: ClassVar[str]
+    extra_options: ClassVar[tuple[str, ...]] = ()
     options: dict[str, Any]
     id: ClassVar[str]
 
     @classmethod
     def check_weights_options(cls, options: dict[str, Any]) -> None:
-        """The codec's options are ``weights`` and ``weights_file`` only; anything else is an :class:`InputError`."""
-        unknown = set(options) - {"weights", "weights_file"}
+        """The codec's options are ``weights``, ``weights_file`` and the class's ``extra_options``; anything else
+        is an :class:`InputError`."""
+        known = ("weights", "weights_file", *cls.extra_options)
+        unknown = set(options) - set(known)
         if unknown:
             raise InputError(f"codec {cls.id} has no option(s) {', '.join(sorted(unknown))} "
-                             "(known: weights, weights_file)")
+                             f"(known: {', '.join(known)})")
 
     def read_weights_file(self, path: str | os.PathLike) -> W:
         raise NotImplementedError
