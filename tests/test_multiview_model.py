@@ -130,3 +130,17 @@ def test_the_multiview_task_trains_from_a_base_and_exports(tmp_path) -> None:
     state = load_file(tmp_path / "run" / "final.safetensors")
     assert any(k.startswith("hdc_em.") for k in state) and not any(k.startswith("intra.") for k in state)
     assert state["gain"].shape[-1] == TINY_INTER.M
+    # shipped: the run's model with its full config and the base's hash; lmvc codes with it
+    from mvcodec import zoo
+    from mvcodec.codecs.learned_multiview import LmvcCodec
+    from mvcodec.zoo.ship import main as ship_main
+
+    zoo_dir = tmp_path / "zoo"
+    zoo_dir.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(zoo, "_folder", lambda: zoo_dir)
+        assert ship_main([str(tmp_path / "run"), "tiny-lmvc", "--trained", "3 steps"]) == 0
+        entry = json.loads((zoo_dir / "index.json").read_text())["tiny-lmvc"]
+        assert entry["task"] == "multiview" and set(entry["config"]) == {"dependent", "base_sha256"}
+        codec = LmvcCodec(weights="tiny-lmvc", base_weights_file=str(base))
+        assert codec.unavailable_reason() is None and codec.weights().config.disparities == 2

@@ -9,6 +9,8 @@
         first command), trained}
     task "inter" (codec mlvc): the file holds the run's inter model and the shipped intra model INTRA_ID that
         codes its I pictures (codecs.learned_inter.save_mlvc_weights); config = {"intra": .., "inter": ..}
+    task "multiview" (codec lmvc): the run's dependent-view model with its full config and the hash of the mlvc
+        weights it extends (the run's model.base) in its metadata; config = {"dependent": .., "base_sha256": ..}
 
 The file must fit :data:`~mvcodec.zoo.MAX_WEIGHTS_BYTES`; an existing id is replaced only with ``--replace``.
 """
@@ -45,6 +47,9 @@ def ship(run_dir: str | Path, weights_id: str, trained: str, replace: bool = Fal
             raise InputError(f"{run}: an inter run ships with the intra model of its I pictures (--intra ID)")
         data, config = _with_intra(data, config, intra)
         digest, command = hashlib.sha256(data).hexdigest(), f"{command}  (I pictures: shipped {intra})"
+    elif info["task"] == "multiview":
+        data, config = _with_base(data, config)
+        digest = hashlib.sha256(data).hexdigest()
     if len(data) > _zoo.MAX_WEIGHTS_BYTES:
         raise InputError(f"{weights_path}: {len(data)} bytes, over the zoo's {_zoo.MAX_WEIGHTS_BYTES}")
     index_path = zoo / "index.json"
@@ -76,6 +81,24 @@ def _with_intra(inter_data: bytes, inter_config: dict, intra_id: str) -> tuple[b
         raise InputError(f"cannot join the inter run with intra weights {intra_id!r}: {str(exc).splitlines()[0]}") \
             from None
     return mlvc_weights_bytes(intra, inter), {"intra": intra.cfg.to_json(), "inter": inter.cfg.to_json()}
+
+
+def _with_base(dep_data: bytes, model_config: dict) -> tuple[bytes, dict]:
+    """One ``lmvc`` weights file (bytes, zoo config) from a multiview run's weights and its base (model.base)."""
+    from safetensors.torch import load
+
+    from mvcodec.codecs.learned_multiview import lmvc_weights_bytes
+    from mvcodec.models.multiview import DependentConfig, build_dependent
+    from mvcodec.train.tasks.multiview import load_base
+
+    cfg = dict(model_config)
+    _, inter, base_sha = load_base(str(cfg.pop("base", "")))
+    try:
+        model = build_dependent(DependentConfig.from_json({**inter.cfg.to_json(), **cfg}))
+        model.load_state_dict(load(dep_data), strict=True)
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"cannot rebuild the multiview run's model: {str(exc).splitlines()[0]}") from None
+    return lmvc_weights_bytes(model, base_sha), {"dependent": model.cfg.to_json(), "base_sha256": base_sha}
 
 
 def main(argv: list[str] | None = None) -> int:
