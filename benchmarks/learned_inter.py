@@ -1,10 +1,13 @@
-"""The learned single-view inter codec (``mlvc``, issue 4) on the project's real clips: RD and BD-rate against x265
-low-delay simulcast, the M-LVC ablation (the same codec trained with one reference and no MV prediction / MV
-refinement / reference refinement), estimated against real bits, and coding speed at 640x360.  Prints the
-markdown for BENCHMARKS.md.
+"""The learned predictive codecs on the project's real clips: the single-view inter codec (``mlvc``, issue 4) and
+the multi-view codec (``lmvc``, issue 5, ``--codec lmvc``).  RD and BD-rate against x265 low-delay simulcast,
+ablations (the same codec with other weights: for mlvc the M-LVC ablation, trained with one reference and no MV
+prediction / MV refinement / reference refinement), for lmvc the inter-view gain against the same backbone
+coding every view on its own (``--simulcast``: mlvc at the same rungs), estimated against real bits, and coding
+speed at 640x360.  Prints the markdown for BENCHMARKS.md.
 
     .venv/bin/python benchmarks/learned_inter.py rd    CLIP [--frames 32] [--crop WxH] [--rungs 0,2,4]
                                                        [--weights-file F] [--part NAME] [--no-anchor] [--threads N]
+                                                       [--codec lmvc [--base-weights-file F] [--simulcast]]
     .venv/bin/python benchmarks/learned_inter.py merge CLIP [--crop WxH] --parts q0,q2,1ref-q0=-1ref,...
     .venv/bin/python benchmarks/learned_inter.py table CLIP [--crop WxH]
     .venv/bin/python benchmarks/learned_inter.py speed CLIP [--frames 8] [--crop 640x360] [--quality 3]
@@ -44,11 +47,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _folder(args: argparse.Namespace, part: str | None = None) -> Path:
     crop = f"_{args.crop}" if args.crop else ""
-    return Path(args.out) / (f"{Path(args.clip).name}{crop}_inter_rd" + (f"_{part}" if part else ""))
+    kind = "inter" if args.codec == "mlvc" else "multiview"
+    return Path(args.out) / (f"{Path(args.clip).name}{crop}_{kind}_rd" + (f"_{part}" if part else ""))
 
 
 def _options(args: argparse.Namespace) -> dict[str, str]:
-    return {"weights_file": args.weights_file} if args.weights_file else {}
+    options = {"weights_file": args.weights_file} if args.weights_file else {}
+    if args.base_weights_file:
+        options["base_weights_file"] = args.base_weights_file
+    return options
 
 
 def _source(args: argparse.Namespace, views: list[int] | None = None) -> ClipSource:
@@ -58,10 +65,14 @@ def _source(args: argparse.Namespace, views: list[int] | None = None) -> ClipSou
 
 
 def rd(args: argparse.Namespace) -> int:
-    codecs = ["mlvc"] if args.no_anchor else ["x265", "mlvc"]
     rungs = [float(q) for q in args.rungs.split(",")]
-    qualities = {"mlvc": rungs} if args.no_anchor else {"mlvc": rungs, "x265": [22.0, 27.0, 32.0, 37.0, 42.0]}
-    options = {f"mlvc:{k}": v for k, v in _options(args).items()}
+    codecs = ([] if args.no_anchor else ["x265"]) + (["mlvc"] if args.simulcast else []) + [args.codec]
+    qualities = {c: rungs for c in codecs if c != "x265"}
+    if not args.no_anchor:
+        qualities["x265"] = [22.0, 27.0, 32.0, 37.0, 42.0]
+    options = {f"{args.codec}:{k}": v for k, v in _options(args).items()}
+    if args.simulcast and args.base_weights_file:
+        options["mlvc:weights_file"] = args.base_weights_file
     out = _folder(args, args.part)
     print(f"run_eval({args.clip} first {args.frames} frames{f', centre {args.crop}' if args.crop else ''}, "
           f"{codecs}, ld, gop 32, {qualities}, {options}) -> {out}\n")
@@ -85,31 +96,39 @@ def table(args: argparse.Namespace) -> int:
     print(f"{clip['views']} views x {clip['frames']} frames of {clip['width']}x{clip['height']}, low delay, "
           f"intra period {clip['gop']}\n")
     print("| series | rung | file bytes | bpp | PSNR-RGB | MS-SSIM | enc s | dec s | payload bits | estimated bits "
-          "| payload / estimate | file / estimate | P-picture share of bits |\n"
+          "| payload / estimate | file / estimate | share of bits outside intra pictures |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for p in sorted((p for p in points if p.codec.startswith("mlvc")), key=lambda p: (p.series, p.bpp)):
+    for p in sorted((p for p in points if p.codec.startswith(("mlvc", "lmvc"))), key=lambda p: (p.series, p.bpp)):
         e = p.extra
         est, payload = e["estimated_bits"], e["real_bits"]
+        intra = e.get("real_bits_intra", payload - e.get("real_bits_inter", 0))
         print(f"| {p.series} | {p.quality:g} | {p.bytes:,} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.ms_ssim:.4f} | "
               f"{p.encode_seconds:.0f} | {p.decode_seconds:.0f} | {payload:,} | {est:,.0f} | {payload / est:.4f} | "
-              f"{8 * p.bytes / est:.4f} | {e['real_bits_inter'] / payload:.1%} |")
+              f"{8 * p.bytes / est:.4f} | {1 - intra / payload:.1%} |")
     print("\n| x265 LD QP | bytes | bpp | PSNR-RGB | MS-SSIM |\n|---|---|---|---|---|")
     for p in sorted((p for p in points if p.codec == "x265"), key=lambda p: p.bpp):
         print(f"| {p.quality:g} | {p.bytes:,} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.ms_ssim:.4f} |")
     print()
     print((folder / "bd_rate.md").read_text())
     series = group_series(points)
-    if "mlvc-1ref/ld" in series and "mlvc/ld" in series:
-        print("M-LVC ablation (multiple-reference modules against the same codec trained with one reference):\n")
+    rows = [(name, base) for name in series for base in ("mlvc/ld", "lmvc/ld")
+            if name != base and name.startswith(base.split("/")[0] + "-")]   # variants (ablations) of a codec
+    if "lmvc/ld" in series and "mlvc/ld" in series:
+        rows.insert(0, ("lmvc/ld", "mlvc/ld"))   # the inter-view gain: the same backbone, views on their own
+    if rows:
+        print("Against the same codec (ablations: full model as the test, the variant as the anchor; lmvc against "
+              "mlvc simulcast: the inter-view gain):\n")
         print("| series | anchor | BD-rate | BD-PSNR | overlap PSNR (dB) | overlap bpp |\n|---|---|---|---|---|---|")
-        print(bd_row("mlvc/ld", "mlvc-1ref/ld", series["mlvc-1ref/ld"], series["mlvc/ld"], "psnr_rgb"))
+        for name, base in rows:
+            test, anchor = (base, name) if name != "lmvc/ld" else (name, base)
+            print(bd_row(test, anchor, series[anchor], series[test], "psnr_rgb"))
     return 0
 
 
 def speed(args: argparse.Namespace) -> int:
     torch.set_num_threads(2)
-    source = _source(args, [0])
-    codec = get_codec("mlvc", **_options(args))
+    source = _source(args, [0] if args.codec == "mlvc" else None)
+    codec = get_codec(args.codec, **_options(args))
     enc_times, dec_times = [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "speed.mvc"
@@ -121,9 +140,12 @@ def speed(args: argparse.Namespace) -> int:
             n = sum(1 for _ in decode_file(path, codec=codec))
             dec_times.append(time.perf_counter() - start)
     info = source.info
-    print(f"| {Path(args.clip).name} | {info.width}x{info.height} | {info.frames} frames of view 0 (1 I + "
-          f"{info.frames - 1} P) | q{args.quality} | {info.frames / statistics.median(enc_times):.2f} frames/s | "
-          f"{n / statistics.median(dec_times):.2f} frames/s | (median of {args.repeats}; 2 threads) |")
+    what = "view 0" if info.views == 1 else f"{info.views} views"
+    print(f"| {args.codec} | {Path(args.clip).name} | {info.width}x{info.height} | {info.frames} frames of {what} "
+          f"(1 key + {info.frames - 1} P per view) | q{args.quality} | "
+          f"{info.frames / statistics.median(enc_times):.2f} frames/s per view | "
+          f"{n / info.views / statistics.median(dec_times):.2f} frames/s per view | "
+          f"(median of {args.repeats}; 2 threads) |")
     return 0
 
 
@@ -134,7 +156,10 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=32)
     p.add_argument("--crop", help="code the centre WxH rectangle of each frame, e.g. 640x360")
     p.add_argument("--rungs", default="0,2,4", help="rd: mlvc quality rungs")
-    p.add_argument("--weights-file", help="an mlvc weights file instead of the shipped mlvc-v1")
+    p.add_argument("--codec", choices=("mlvc", "lmvc"), default="mlvc")
+    p.add_argument("--weights-file", help="weights file of --codec instead of its shipped weights")
+    p.add_argument("--base-weights-file", help="lmvc: the mlvc weights it extends (when not shipped)")
+    p.add_argument("--simulcast", action="store_true", help="rd with --codec lmvc: mlvc at the same rungs too")
     p.add_argument("--part", help="rd: write ..._inter_rd_PART (one of several parallel runs; see merge)")
     p.add_argument("--no-anchor", action="store_true", help="rd: leave x265 to another part")
     p.add_argument("--parts", help="merge: comma-separated PART or PART=SERIES_SUFFIX")
