@@ -5,6 +5,7 @@ on them, weights and structure checks.  Random-init tiny weights, tiny clips."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,16 @@ def test_random_access_and_missing_base_weights_are_refused(weights, tmp_path) -
     assert "view 0" in (alone.unavailable_reason() or "")
     with pytest.raises(InputError, match="base_weights_file"):
         LmvcCodec(nope=1)
+
+
+def test_a_file_whose_base_weights_are_missing_is_refused_on_open(coded, weights, monkeypatch) -> None:
+    from mvcodec.api import open_decoder
+    from mvcodec.codecs.learned_weights import WEIGHTS_ENV
+
+    path, _, _ = coded
+    monkeypatch.setenv(WEIGHTS_ENV, str(weights[0]))   # the dependent weights only
+    with pytest.raises(BitstreamError, match="needs weights"):
+        open_decoder(path)
+    monkeypatch.setenv(WEIGHTS_ENV, os.pathsep.join(str(w) for w in weights))
+    reader, _ = open_decoder(path)
+    reader.close()

@@ -52,6 +52,7 @@ from mvcodec.models.multiview import DependentConfig, DependentViewModel, InterV
 INTERVIEW_KEY_PACKET = 2
 DEPENDENT_PACKET = 3
 DEFAULT_WEIGHTS = "lmvc-v1"
+_READ_CHUNK = 8  # frames of every view read at a time (time-major coding)
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,12 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
 
     def base_weights(self, sha256: str) -> MlvcWeights:
         """The mlvc weights with ``sha256`` (zoo, ``base_weights_file``, ``$MVCODEC_WEIGHTS``)."""
-        return self._base._find_weights(sha256)
+        return self._base.weights_with_sha256(sha256)
+
+    def check_decodable(self, header: MvcHeader) -> None:
+        """Both weights the file needs are at hand: the dependent model's and the base's (header hashes)."""
+        self.decoder_weights(header)
+        self.base_weights(str(header.codec_config.get("base_sha256", "")))
 
     def models(self, weights: LmvcWeights, base: MlvcWeights) -> tuple[IntraModel, InterModel, DependentViewModel]:
         intra, inter = self._base.models(base)
@@ -196,14 +202,17 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         est: dict[int, float] = {}
         real: dict[int, int] = {}
         dpb = DecodedPictureBuffer(models[1].cfg.references + 1)
-        for t in range(info.frames):
-            for v in range(info.views):
-                frame = source.read_frames(v, t, t + 1)[0]
-                payload, x_hat, kind, bits = self._code_picture(models, dpb, v, t, gop, q, to_tensor(frame))
-                writer.write_packet(v, t, 1, payload, kind)
-                acc.add(v, frame, to_uint8(x_hat))
-                est[kind] = est.get(kind, 0.0) + bits
-                real[kind] = real.get(kind, 0) + 8 * len(payload)
+        for start in range(0, info.frames, _READ_CHUNK):
+            stop = min(start + _READ_CHUNK, info.frames)
+            chunk = [source.read_frames(v, start, stop) for v in range(info.views)]
+            for t in range(start, stop):
+                for v in range(info.views):
+                    frame = chunk[v][t - start]
+                    payload, x_hat, kind, bits = self._code_picture(models, dpb, v, t, gop, q, to_tensor(frame))
+                    writer.write_packet(v, t, 1, payload, kind)
+                    acc.add(v, frame, to_uint8(x_hat))
+                    est[kind] = est.get(kind, 0.0) + bits
+                    real[kind] = real.get(kind, 0) + 8 * len(payload)
         measured = acc.result()
         names = {INTRA_PACKET: "intra", INTER_PACKET: "inter", INTERVIEW_KEY_PACKET: "interview_key",
                  DEPENDENT_PACKET: "dependent"}

@@ -133,9 +133,13 @@ class LearnedWeights(Generic[W]):
             return ""
 
     def decoder_weights(self, header: MvcHeader) -> W:
-        """The weights whose hash ``header`` names (cached by hash); none found is a :class:`BitstreamError`."""
+        """The weights whose hash ``header`` names; none found is a :class:`BitstreamError`."""
+        return self.weights_with_sha256(header.weights_sha256)
+
+    def weights_with_sha256(self, want: str) -> W:
+        """The weights whose file has SHA-256 ``want`` (cached): this codec's own, the zoo's entries of its task,
+        then the files under ``$MVCODEC_WEIGHTS``; none found is a :class:`BitstreamError`."""
         found: dict[str, W] = self.__dict__.setdefault("_decoder_weights", {})
-        want = header.weights_sha256
         if want not in found:
             found[want] = self._find_weights(want)
         return found[want]
