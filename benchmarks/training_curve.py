@@ -3,7 +3,8 @@ the logged windows against the step, as a PNG, plus a markdown table of a few po
 
     .venv/bin/python benchmarks/training_curve.py RUN [--out benchmarks/results/NAME_curve.png] [--rows 8]
 
-The logged values are means over each window of ``log_every`` steps and over the qualities drawn in it (the
+Stages that log no rate (e.g. the inter codec's flow warm-up) leave gaps in those curves.  The logged values are
+means over each window of ``log_every`` steps and over the qualities drawn in it (the
 engine draws a rung of the ladder per sample), so the curve shows the training loss of the whole ladder.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -38,7 +40,7 @@ def main() -> int:
     steps = [r["step"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for ax, key in zip(axes, ("loss", "bpp", "psnr")):
-        ax.plot(steps, [r[key] for r in rows], lw=1)
+        ax.plot(steps, [r.get(key, math.nan) for r in rows], lw=1)   # stages without it (flow warm-up): gaps
         ax.set_xlabel("step")
         ax.set_title(key + (" (dB, window mean)" if key == "psnr" else " (window mean)"))
         ax.grid(alpha=0.3)
@@ -50,7 +52,8 @@ def main() -> int:
     print("| step | stage | loss | bpp | PSNR (dB) | lr |\n|---|---|---|---|---|---|")
     picks = sorted({round(i * (len(rows) - 1) / max(1, args.rows - 1)) for i in range(args.rows)})
     for r in (rows[i] for i in picks):
-        print(f"| {r['step']} | {r['stage']} | {r['loss']:.3f} | {r['bpp']:.3f} | {r['psnr']:.2f} | {r['lr']:.1e} |")
+        bpp, psnr = (f"{r[k]:{f}}" if k in r else "-" for k, f in (("bpp", ".3f"), ("psnr", ".2f")))
+        print(f"| {r['step']} | {r['stage']} | {r['loss']:.3f} | {bpp} | {psnr} | {r['lr']:.1e} |")
     rates = [r["images_per_s"] for r in rows[1:]] or [rows[0]["images_per_s"]]
     print(f"\nthroughput: median {statistics.median(rates):.1f} images/s over the logged windows")
     final = run / "final.json"
