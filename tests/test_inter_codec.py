@@ -252,3 +252,16 @@ def test_shipping_an_inter_run_joins_it_with_shipped_intra_weights(tmp_path: Pat
     clip = synthetic_clip(views=1, frames=2, height=64, width=64)
     result = encode_file(clip, codec, EncodeSettings(0, "ld", gop=2), tmp_path / "c.mvc")
     assert result.extra["real_bits"] > 0
+
+
+def test_weights_files_are_byte_identical_for_the_same_content(tmp_path: Path) -> None:
+    """The safetensors writer orders its header keys differently from call to call; a weights hash names the
+    file, so the project's writer makes the bytes canonical (and safetensors still reads them)."""
+    from safetensors import safe_open
+
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    assert write_weights(a) == write_weights(b)
+    assert a.read_bytes() == b.read_bytes()
+    with safe_open(str(a), "pt") as f:
+        assert set(f.metadata()) == {"task", "intra_config", "inter_config"}
+    assert read_weights_file(a).inter_config == TINY_INTER

@@ -33,7 +33,6 @@ from typing import Any, Iterator, Sequence
 
 import torch
 from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from mvcodec import zoo
 from mvcodec.atomic import write_atomic
@@ -46,6 +45,7 @@ from mvcodec.metrics import MetricAccumulator
 from mvcodec.models.dpb import DecodedPictureBuffer
 from mvcodec.models.inter import InterConfig, InterModel, build_inter
 from mvcodec.models.intra import IntraConfig, IntraModel, build_intra
+from mvcodec.train.checkpoint import weights_bytes
 
 INTRA_PACKET = 0
 INTER_PACKET = 1
@@ -96,7 +96,7 @@ def mlvc_weights_bytes(intra: IntraModel, inter: InterModel) -> bytes:
     state.update({f"inter.{k}": v.detach().cpu().contiguous() for k, v in inter.state_dict().items()})
     meta = {"task": "inter", "intra_config": json.dumps(intra.cfg.to_json()),
             "inter_config": json.dumps(inter.cfg.to_json())}
-    return save_safetensors(state, metadata=meta)
+    return weights_bytes(state, meta)
 
 
 def save_mlvc_weights(intra: IntraModel, inter: InterModel, path: str | os.PathLike) -> str:

@@ -32,7 +32,6 @@ from typing import Any, Iterator, Sequence
 
 import torch
 from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from mvcodec import zoo
 from mvcodec.atomic import write_atomic
@@ -48,6 +47,7 @@ from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
 from mvcodec.models.inter import InterModel
 from mvcodec.models.intra import IntraModel
 from mvcodec.models.multiview import DependentConfig, DependentViewModel, InterViewRefs, build_dependent
+from mvcodec.train.checkpoint import weights_bytes
 
 INTERVIEW_KEY_PACKET = 2
 DEPENDENT_PACKET = 3
@@ -81,7 +81,7 @@ def lmvc_weights_bytes(model: DependentViewModel, base_sha256: str) -> bytes:
     """The dependent model (call ``update()`` first) as safetensors bytes, its config and base hash as metadata."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {"task": "multiview", "model_config": json.dumps(model.cfg.to_json()), "base_sha256": base_sha256}
-    return save_safetensors(state, metadata=meta)
+    return weights_bytes(state, meta)
 
 
 def save_lmvc_weights(model: DependentViewModel, base_sha256: str, path: str | os.PathLike) -> str:

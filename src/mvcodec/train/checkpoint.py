@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,9 +61,22 @@ def model_tensors(model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]
     return {prefix + k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
+def weights_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """``tensors`` and ``metadata`` as the bytes of a safetensors file, the same bytes for the same content.
+
+    The safetensors writer orders the keys of its JSON header as a hash map does (differently from call to
+    call), and the header is part of the file a weights hash names: the header is rewritten here with sorted
+    keys (padded with spaces to 8 bytes, as the format allows); the tensor data is untouched."""
+    data = save(tensors, metadata=metadata)
+    n = struct.unpack("<Q", data[:8])[0]
+    text = json.dumps(json.loads(data[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    return struct.pack("<Q", len(text)) + text + data[8 + n:]
+
+
 def save_weights(path: str | Path, model: nn.Module, metadata: dict[str, str] | None = None) -> str:
-    """Write ``model``'s state dict as safetensors, atomically; returns the file's SHA-256."""
-    data = save(model_tensors(model), metadata=metadata)
+    """Write ``model``'s state dict as safetensors (:func:`weights_bytes`), atomically; returns the SHA-256."""
+    data = weights_bytes(model_tensors(model), metadata)
     write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
