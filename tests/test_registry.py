@@ -34,8 +34,9 @@ def test_ids_are_frozen_strings():
         assert codec.id == cid and codec.description and codec.default_qualities
 
 
-# lowest rung of each ladder on the synthetic clip; mvc-intra-v1 is a 0.4 h CPU training (BENCHMARKS.md)
-MIN_PSNR = {"mvc-intra": 24.0}
+# lowest rung of each ladder on the synthetic clip; mvc-intra-v1 (0.4 h) and mlvc-v1 (0.8 h) are CPU trainings
+# (BENCHMARKS.md)
+MIN_PSNR = {"mvc-intra": 24.0, "mlvc": 22.0}
 
 
 @pytest.mark.parametrize("cid", codec_ids())
