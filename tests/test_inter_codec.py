@@ -115,7 +115,7 @@ def test_a_damaged_packet_skips_the_rest_of_its_intra_period(coded, weights_file
     view0 = [("DecodedFrame", 0, t) for t in range(lost[0])] + [("Skipped", 0, lost), ("DecodedFrame", 0, 3)]
     assert kinds[:len(view0)] == view0
     assert kinds[len(view0):] == [("DecodedFrame", 1, t) for t in range(4)]
-    assert isinstance(out[lost[0]], Skipped) and "intra period" in out[lost[0]].reason
+    assert isinstance(out[lost[0]], Skipped) and "depend on it" in out[lost[0]].reason
 
 
 def test_structure_intra_codes_every_frame_intra(weights_file: Path, tmp_path: Path) -> None:
@@ -204,13 +204,87 @@ def test_weights_file_round_trip_and_errors(weights_file: Path, tmp_path: Path) 
         MlvcCodec(bogus=1)
 
 
-def test_random_access_structure_and_bad_quality_are_input_errors(weights_file: Path, tmp_path: Path) -> None:
+def test_bad_quality_and_structure_options_are_input_errors(weights_file: Path, tmp_path: Path) -> None:
     clip = synthetic_clip(views=1, frames=2, height=64, width=64)
     codec = MlvcCodec(weights_file=str(weights_file))
-    with pytest.raises(InputError, match="random access"):
-        encode_file(clip, codec, EncodeSettings(1, "ra"), tmp_path / "a.mvc")
     with pytest.raises(InputError, match="quality rung"):
         encode_file(clip, codec, EncodeSettings(7, "ld"), tmp_path / "b.mvc")
+    with pytest.raises(InputError, match="ra_gop"):
+        MlvcCodec(weights_file=str(weights_file), ra_gop=6)
+    with pytest.raises(InputError, match="b_reference"):
+        MlvcCodec(weights_file=str(weights_file), b_reference="both")
+
+
+@pytest.fixture(scope="module")
+def coded_ra(weights_file: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict]]:
+    """1 view x 18 frames x 32x64, random access, one intra period, GOP 8: I 0, P 8, 16, 17 (the period's last
+    frame), B pictures between; the B pictures from the cheaper candidate ("rd") and always from the past."""
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=1, frames=18, height=32, width=64)
+    out = {}
+    for b_reference in ("rd", "past"):
+        path = tmp_path_factory.mktemp("ra") / f"{b_reference}.mvc"
+        codec = MlvcCodec(weights_file=str(weights_file), ra_gop=8, b_reference=b_reference)
+        out[b_reference] = path, encode_file(clip, codec, EncodeSettings(1, "ra", gop=32), path).extra
+    return out
+
+
+@pytest.mark.parametrize("b_reference", ["rd", "past"])
+def test_random_access_round_trip_is_exact(coded_ra, weights_file: Path, b_reference: str) -> None:
+    path, extra = coded_ra[b_reference]
+    out, read = decode_all(path, weights_file)
+    assert [d.frame for d in out] == list(range(18)) and read == 18
+    assert _digest(out) == extra["reconstruction_sha256"]
+    with MvcReader(path) as reader:
+        assert reader.header.codec_config["ra_gop"] == 8
+        kinds = {e.first_frame: e.kind for e in reader.select()}
+    assert [t for t, k in kinds.items() if k == 1] == [8, 16, 17] and kinds[0] == 0
+    b_kinds = {k for t, k in kinds.items() if t not in (0, 8, 16, 17)}
+    assert b_kinds == {4} if b_reference == "past" else b_kinds <= {4, 5}
+
+
+@pytest.mark.parametrize("frame, packets", [(9, 3), (13, 4), (17, 4), (4, 2)])
+def test_random_access_frame_reads_only_its_dependency_set(coded_ra, weights_file: Path, frame: int,
+                                                           packets: int) -> None:
+    """B pictures from the past: 9 -> 8 -> 0;  13 -> 12 -> 8 -> 0;  P 17 -> 16, 8, 0;  4 -> 0 (and 4 itself)."""
+    path, _ = coded_ra["past"]
+    out, read = decode_all(path, weights_file, range(frame, frame + 1))
+    assert [d.frame for d in out] == [frame] and read == packets
+    full, _ = decode_all(path, weights_file)
+    assert np.array_equal(out[0].rgb, full[frame].rgb)
+
+
+def test_random_access_frame_with_searched_references_reads_its_chain(coded_ra, weights_file: Path) -> None:
+    """Whatever candidates the encoder kept, frame 13 reads its chain through the kinds in the index only."""
+    path, _ = coded_ra["rd"]
+    with MvcReader(path) as reader:
+        kinds = {e.first_frame: e.kind for e in reader.select()}
+    chain, t, refs = {13}, 13, {13: (12, 14), 12: (8, 16), 14: (12, 16)}
+    while t in refs:
+        t = refs[t][0 if kinds[t] == 4 else 1]
+        chain.add(t)
+    chain |= {8, 0} | ({16} if 16 in chain else set())
+    out, read = decode_all(path, weights_file, range(13, 14))
+    assert read == len(chain)
+
+
+def test_a_damaged_b_picture_costs_the_pictures_that_reference_it(coded_ra, weights_file: Path,
+                                                                  tmp_path: Path) -> None:
+    """B 2 (from 0) is referenced by B 3 (from 2) only: frames 2:4 are skipped, everything else decodes."""
+    path, _ = coded_ra["past"]
+    data = bytearray(path.read_bytes())
+    with MvcReader(path) as reader:
+        entry = reader.select(view=0, frames=range(2, 3))[0]
+    data[entry.offset + 8 + entry.length // 2] ^= 0xFF
+    bad = tmp_path / "bad.mvc"
+    bad.write_bytes(bytes(data))
+    out, _ = decode_all(bad, weights_file, skip=True)
+    skipped = [d for d in out if isinstance(d, Skipped)]
+    assert [(s.view, s.frames) for s in skipped] == [(0, range(2, 4))]
+    full, _ = decode_all(path, weights_file)
+    good = {d.frame: d.rgb for d in out if isinstance(d, DecodedFrame)}
+    assert sorted(good) == [0, 1, *range(4, 18)]
+    assert all(np.array_equal(good[t], full[t].rgb) for t in good)
 
 
 def test_shipping_an_inter_run_joins_it_with_shipped_intra_weights(tmp_path: Path, monkeypatch) -> None:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from mvcodec.bitstream import GLOBAL_VIEW, MvcHeader, MvcReader, MvcWriter
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, get_codec
 from mvcodec.errors import BitstreamError, CodecError, InputError
-from mvcodec.io.clip import ClipSource
+from mvcodec.io.clip import ClipSource, FrameWindow
 from mvcodec.metrics import MetricAccumulator, bpp
 
 
@@ -195,29 +195,13 @@ def decode_opened(reader: MvcReader, codec: Codec, views: Sequence[int] | None =
                                  "(file is incomplete)")
 
 
-class _SourceWindow:
-    """Reads a source sequentially in chunks, so comparing a decode with its source reads each frame once."""
-
-    def __init__(self, source: ClipSource, chunk: int = 16) -> None:
-        self.source, self.chunk = source, chunk
-        self.key: tuple[int, int] = (-1, -1)
-        self.frames = np.empty(0)
-
-    def frame(self, view: int, index: int) -> np.ndarray:
-        v, start = self.key
-        if v != view or not start <= index < start + len(self.frames):
-            stop = min(index + self.chunk, self.source.info.frames)
-            self.frames, self.key = self.source.read_frames(view, index, stop), (view, index)
-        return self.frames[index - self.key[1]]
-
-
 def measure_file(source: ClipSource, path: str | os.PathLike, progress: bool = False,
                  codec: Codec | None = None) -> Measurement:
     """Decode every frame of ``path`` from the file and compare it with ``source`` (``codec``: the instance
     that decodes, see :func:`open_decoder`; default: the installed codec the header names)."""
     info = source.info
     acc = MetricAccumulator()
-    window = _SourceWindow(source)
+    window = FrameWindow(source)
     count = 0
     start = time.perf_counter()
     decode_seconds = 0.0

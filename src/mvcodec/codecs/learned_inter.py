@@ -1,25 +1,29 @@
 """``mlvc``: the learned single-view inter codec (DCVC-TCM conditional coding with M-LVC's multiple references),
-each view coded on its own (simulcast), low-delay P with an intra period.
+each view coded on its own (simulcast); low delay or random access, with an intra period.
 
 ::
 
-    encode  per view v, frames t = 0 .. T-1, intra period G (EncodeSettings.gop):
-              t % G == 0:  IntraModel.encode(x_t, q) --> packet (v, t, kind 0);  dpb.clear(v)
-                           dpb.put(v, t, reference(x_hat))
-              else:        InterModel.compress(x_t, dpb, v, t, q) --> packet (v, t, kind 1)   (refs t-1..t-3)
+    encode  per view v, per intra period (G = EncodeSettings.gop), the pictures of the period's plan
+            (:mod:`mvcodec.codecs.learned_structure`) in coding order:
+              I:  IntraModel.encode(x_t, q)                       --> packet (v, t, kind 0)
+              P:  InterModel.compress(x_t, refs = the P chain)    --> packet (v, t, kind 1)   (ld: t-1..t-3)
+              B:  InterModel.compress(x_t, refs = [past] or [future], whichever costs less)
+                                                                  --> packet (v, t, kind 4 past / 5 future)
             the decoder's own reconstructions (returned by both models) --> PSNR-RGB the encoder reports
-    decode  header codec_config {"quality", "intra", "inter", "weights", "intra_sha256", "inter_sha256"}
-            + weights_sha256 --> both models; frame t of view v reads the packets of frames
-            G*floor(t/G) .. t of that view only (its intra picture and the P pictures up to t)
+    decode  header codec_config {"quality", "intra", "inter", "weights", "intra_sha256", "inter_sha256"
+            [, "ra_gop"]} + weights_sha256 --> both models; frame t of view v reads the packets of its dependency
+            set only (ld: frames G*floor(t/G) .. t of that view; ra: its B chain, the anchors and the I picture)
 
-Quality: the rung ``q`` (0 = fewest bits .. Q-1) of both models' gain vectors.  Structure: "ld" (low-delay P);
-"intra" codes every frame intra; "ra" is refused (no B pictures in this codec).
+Quality: the rung ``q`` (0 = fewest bits .. Q-1) of both models' gain vectors.  Structure: "ld" (low-delay P),
+"ra" (hierarchical B over GOPs of ``ra_gop`` frames, option, default 8; B pictures coded by the P model from
+the cheaper of their two references, option ``b_reference=rd|past|future``), "intra" (every frame intra).
 
 Weights: option ``weights=ID`` (shipped, default ``mlvc-v1``) or ``weights_file=PATH``: one safetensors file
 holding both models' tensors under the prefixes ``intra.`` and ``inter.`` with both configs in its metadata
 (:func:`save_mlvc_weights`).  The file's SHA-256 goes into the header; a decoder finds the weights with that hash
 in the zoo, its ``weights_file`` or ``$MVCODEC_WEIGHTS`` (as ``mvc-intra`` does), and refuses the file otherwise.
-Damaged packets (``skip_damaged``): a damaged packet costs its frame and the rest of its intra period.
+Damaged packets (``skip_damaged``): a damaged packet costs its frame and the frames that depend on it (ld: the
+rest of its intra period).
 """
 
 from __future__ import annotations
@@ -31,26 +35,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors
 
 from mvcodec import zoo
 from mvcodec.atomic import write_atomic
 from mvcodec.bitstream import MvcReader, MvcWriter
+from mvcodec.bitstream.header import MvcHeader
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
+from mvcodec.codecs.learned_structure import (
+    DEFAULT_RA_GOP,
+    PlannedPicture,
+    check_ra_gop,
+    decode_pictures,
+    dependency_set,
+    emit,
+    last_uses,
+    period_plan,
+    periods,
+    rd_cost,
+)
 from mvcodec.codecs.learned_weights import LearnedWeights, read_weights_bytes, to_tensor, to_uint8
 from mvcodec.errors import BitstreamError, CodecError, InputError
-from mvcodec.io.clip import ClipSource
+from mvcodec.io.clip import ClipSource, FrameWindow
 from mvcodec.metrics import MetricAccumulator
-from mvcodec.models.dpb import DecodedPictureBuffer
+from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
 from mvcodec.models.inter import InterConfig, InterModel, build_inter
 from mvcodec.models.intra import IntraConfig, IntraModel, build_intra
 from mvcodec.train.checkpoint import weights_bytes
 
 INTRA_PACKET = 0
 INTER_PACKET = 1
+B_PAST_PACKET = 4    # a B picture coded from its past candidate
+B_FUTURE_PACKET = 5  # ... from its future candidate
 DEFAULT_WEIGHTS = "mlvc-v1"
-_READ_CHUNK = 8
+B_REFERENCES = ("rd", "past", "future")
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
@@ -130,6 +150,125 @@ def zoo_weights(weights_id: str) -> MlvcWeights:
     return MlvcWeights(weights_id, entry.sha256, intra_cfg, inter_cfg, state)
 
 
+@dataclass(frozen=True)
+class CodedPicture:
+    """What coding one picture gave: the payload, the decoder's reconstruction (1,3,H,W) float32, the packet kind
+    and the estimated bits (-log2 p of what was coded)."""
+
+    payload: bytes
+    x_hat: torch.Tensor
+    kind: int
+    estimated_bits: float
+
+
+def structure_options(options: dict[str, Any]) -> tuple[int, str]:
+    """The coding-structure options of the learned predictive codecs: (``ra_gop``, ``b_reference``)."""
+    ra_gop = check_ra_gop(options.get("ra_gop", DEFAULT_RA_GOP))
+    b_reference = str(options.get("b_reference", "rd"))
+    if b_reference not in B_REFERENCES:
+        raise InputError(f"b_reference must be one of {', '.join(B_REFERENCES)}, got {b_reference!r}")
+    return ra_gop, b_reference
+
+
+def header_ra_gop(h: MvcHeader, codec_id: str) -> int:
+    """The hierarchical GOP of a random-access file (:data:`DEFAULT_RA_GOP` for the other structures)."""
+    if h.structure != "ra":
+        return DEFAULT_RA_GOP
+    try:
+        return check_ra_gop(h.codec_config.get("ra_gop"))
+    except InputError as exc:
+        raise BitstreamError(f"{codec_id} header: {exc}") from None
+
+
+def b_candidates(b_reference: str) -> tuple[int, ...]:
+    """Which of a B picture's candidates (0 past, 1 future) the encoder tries."""
+    return {"rd": (0, 1), "past": (0,), "future": (1,)}[b_reference]
+
+
+def b_kind(candidate: int) -> int:
+    return B_PAST_PACKET if candidate == 0 else B_FUTURE_PACKET
+
+
+def temporal_refs(p: PlannedPicture, kind: int) -> tuple[int, ...]:
+    """The frames picture ``p`` references (of its own view), given its packet ``kind`` (:data:`B_PAST_PACKET`
+    or :data:`B_FUTURE_PACKET` for a B picture); a kind that does not fit the plan is a BitstreamError."""
+    if p.type == "B":
+        if kind not in (B_PAST_PACKET, B_FUTURE_PACKET):
+            raise BitstreamError(f"frame {p.frame} is a B picture of the coding structure, its packet has kind {kind}")
+        return (p.refs[0 if kind == B_PAST_PACKET else 1],)
+    return p.refs
+
+
+def b_reference_picture(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, candidate: int) -> DecodedPicture:
+    """A B picture's one reference: candidate 0 (past) or 1 (future), as a chain's start (no motion history)."""
+    return dpb.get(v, p.refs[candidate]).without_motion()
+
+
+def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,
+                     x: torch.Tensor, q: int, b_reference: str = "rd") -> CodedPicture:
+    """Code picture ``p`` of view ``v`` (``x (1,3,H,W)`` in [0, 1]) as ``mlvc`` does (module docstring), putting the
+    decoder's picture into ``dpb``; ``lmvc`` codes its view 0 with this, so both write the same packets."""
+    t = p.frame
+    if p.type == "I":
+        coded = intra.encode(x, q)
+        dpb.put(v, t, InterModel.reference(coded.x_hat))
+        return CodedPicture(coded.payload, coded.x_hat, INTRA_PACKET, coded.estimated_bits)
+    if p.type == "P":
+        payload, x_hat = inter.compress(x, dpb, v, t, q, refs=dpb.chain(v, p.refs))
+        return CodedPicture(payload, x_hat, INTER_PACKET, inter.last_estimated_bits)
+    best: tuple[float, CodedPicture, DecodedPicture] | None = None
+    for candidate in b_candidates(b_reference):
+        payload, x_hat = inter.compress(x, dpb, v, t, q, refs=[b_reference_picture(dpb, v, p, candidate)])
+        cost = rd_cost(x, x_hat, 8 * len(payload), q)
+        if best is None or cost < best[0]:
+            best = (cost, CodedPicture(payload, x_hat, b_kind(candidate), inter.last_estimated_bits), dpb.get(v, t))
+    assert best is not None
+    dpb.put(v, t, best[2])
+    return best[1]
+
+
+def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer, payload: bytes, kind: int,
+                       v: int, p: PlannedPicture, h: MvcHeader, quality: int) -> torch.Tensor:
+    """The picture :func:`code_single_view` coded, from its payload; puts it into ``dpb``."""
+    t = p.frame
+    expected = {"I": (INTRA_PACKET,), "P": (INTER_PACKET,), "B": (B_PAST_PACKET, B_FUTURE_PACKET)}[p.type]
+    if kind not in expected:
+        raise BitstreamError(f"view {v} frame {t} is an {p.type} picture of the coding structure, its packet has "
+                             f"kind {kind}")
+    if p.type == "I":
+        x_hat = intra.decompress(payload, h.height, h.width, quality)
+        dpb.put(v, t, InterModel.reference(x_hat))
+        return x_hat
+    refs = dpb.chain(v, p.refs) if p.type == "P" else \
+        [b_reference_picture(dpb, v, p, 0 if kind == B_PAST_PACKET else 1)]
+    return inter.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs)
+
+
+class PacketIndex:
+    """The container's index by (view, frame), one packet each (a second one is a BitstreamError; a missing one
+    is the BitstreamError of the picture that needs it)."""
+
+    def __init__(self, reader: MvcReader) -> None:
+        self.reader = reader
+        self._entries: dict[tuple[int, int], Any] = {}
+        for e in reader.select():
+            if (e.view, e.first_frame) in self._entries or e.frame_count != 1:
+                raise BitstreamError(f"{reader.path}: the index has a second or multi-frame packet for view "
+                                     f"{e.view} frame {e.first_frame}")
+            self._entries[(e.view, e.first_frame)] = e
+
+    def kind(self, v: int, t: int) -> int | None:
+        e = self._entries.get((v, t))
+        return None if e is None else e.kind
+
+    def read(self, v: int, t: int) -> tuple[bytes, int]:
+        """(payload, kind) of picture (v, t); a missing or damaged packet is a BitstreamError."""
+        e = self._entries.get((v, t))
+        if e is None:
+            raise BitstreamError(f"{self.reader.path}: no packet for view {v} frame {t}")
+        return self.reader.read_packet(e), e.kind
+
+
 @register
 class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
     """The learned single-view inter codec behind the codec interface (module docstring)."""
@@ -138,13 +277,16 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
     description = "learned P-frame codec (DCVC-TCM contexts + M-LVC multiple references), views coded on their own"
     default_qualities = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)  # cheapest first
     quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 by default); higher = more bits, better"
-    options_help = f"weights=ID (shipped weights, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors)"
+    options_help = (f"weights=ID (shipped weights, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors); "
+                    f"ra: ra_gop=2..64 (hierarchical GOP, default {DEFAULT_RA_GOP}), b_reference=rd|past|future")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "inter"
+    extra_options: tuple[str, ...] = ("ra_gop", "b_reference")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
+        self.ra_gop, self.b_reference = structure_options(options)
         super().__init__(**options)
         self._models: dict[str, tuple[IntraModel, InterModel]] = {}
 
@@ -171,11 +313,10 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         w = self.weights()
         return {"quality": self.rung(settings.quality, w), "intra": w.intra_config.to_json(),
                 "inter": w.inter_config.to_json(), "weights": w.id,
-                "intra_sha256": state_sha256(w.part("intra.")), "inter_sha256": state_sha256(w.part("inter."))}
+                "intra_sha256": state_sha256(w.part("intra.")), "inter_sha256": state_sha256(w.part("inter.")),
+                **({"ra_gop": self.ra_gop} if settings.structure == "ra" else {})}
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
-        if settings.structure == "ra":
-            raise InputError("codec mlvc codes low delay (structure ld) or all intra; random access is not supported")
         weights = self.weights()
         intra, inter = self.models(weights)
         q = self.rung(settings.quality, weights)
@@ -185,28 +326,27 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         recon_hash = hashlib.sha256()
         est = {"intra": 0.0, "inter": 0.0}
         real = {"intra": 0, "inter": 0}
-        dpb = DecodedPictureBuffer(inter.cfg.references + 1)
+        window = FrameWindow(source, chunk=2 * self.ra_gop)
         for v in range(info.views):
-            for start in range(0, info.frames, _READ_CHUNK):
-                chunk = source.read_frames(v, start, min(start + _READ_CHUNK, info.frames))
-                for i, frame in enumerate(chunk):
-                    t = start + i
-                    x = to_tensor(frame)
-                    if t % gop == 0:
-                        coded = intra.encode(x, q)
-                        payload, x_hat, kind, bits = coded.payload, coded.x_hat, "intra", coded.estimated_bits
-                        dpb.clear(v)
-                        dpb.put(v, t, InterModel.reference(x_hat))
-                    else:
-                        payload, x_hat = inter.compress(x, dpb, v, t, q)
-                        kind, bits = "inter", inter.last_estimated_bits
-                    writer.write_packet(v, t, 1, payload, INTRA_PACKET if kind == "intra" else INTER_PACKET)
-                    picture = to_uint8(x_hat)
-                    acc.add(v, frame, picture)
-                    recon_hash.update(picture.tobytes())
-                    est[kind] += bits
-                    real[kind] += 8 * len(payload)
-            dpb.clear(v)
+            for start, stop in periods(range(info.frames), gop, info.frames):
+                plan = period_plan(start, stop, settings.structure, inter.cfg.references, self.ra_gop)
+                refs = {(v, p.frame): [(v, r) for r in p.refs] for p in plan}
+                releases = last_uses(list(refs), refs.__getitem__)
+                dpb = DecodedPictureBuffer(len(plan))
+                pictures: dict[int, Any] = {}
+                for i, p in enumerate(plan):
+                    frame = window.frame(v, p.frame)
+                    coded = code_single_view(intra, inter, dpb, v, p, to_tensor(frame), q, self.b_reference)
+                    writer.write_packet(v, p.frame, 1, coded.payload, coded.kind)
+                    pictures[p.frame] = to_uint8(coded.x_hat)
+                    acc.add(v, frame, pictures[p.frame])
+                    kind = "intra" if coded.kind == INTRA_PACKET else "inter"
+                    est[kind] += coded.estimated_bits
+                    real[kind] += 8 * len(coded.payload)
+                    for key in releases.get(i, ()):
+                        dpb.remove(*key)
+                for t in range(start, stop):  # display order
+                    recon_hash.update(pictures[t].tobytes())
         measured = acc.result()
         return {"weights": weights.id, "estimated_bits": est["intra"] + est["inter"],
                 "real_bits": real["intra"] + real["inter"], "estimated_bits_inter": est["inter"],
@@ -234,37 +374,32 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         if not isinstance(quality, int) or not 0 <= quality < top:
             raise BitstreamError(f"mlvc header has quality {quality!r}, not a rung in 0..{top - 1}")
         gop = 1 if h.structure == "intra" else h.gop
+        ra_gop = header_ra_gop(h, self.id)
         intra, inter = self.models(weights)
+        index = PacketIndex(reader)
         for v in views:
-            dpb = DecodedPictureBuffer(inter_cfg.references + 1)
-            for period in range(frames.start - frames.start % gop, frames.stop, gop):
-                wanted = range(max(frames.start, period), min(frames.stop, period + gop))
-                yield from self._decode_period(reader, intra, inter, dpb, v, period, wanted, quality, skip_damaged)
-                dpb.clear(v)
+            for start, stop in periods(frames, gop, h.frames):
+                plan = {p.frame: p for p in period_plan(start, stop, h.structure, inter_cfg.references, ra_gop)}
+                wanted = range(max(frames.start, start), min(frames.stop, stop))
+                yield from self._decode_period(index, (intra, inter), plan, v, wanted, quality, skip_damaged)
 
-    def _decode_period(self, reader: MvcReader, intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer,
-                       v: int, period: int, wanted: range, quality: int, skip_damaged: bool,
-                       ) -> Iterator[DecodedFrame | Skipped]:
-        """Decode frames ``period .. wanted.stop - 1`` of view ``v``; yield those in ``wanted``."""
-        h = reader.header
-        for t in range(period, wanted.stop):
-            try:
-                kind = INTRA_PACKET if t == period else INTER_PACKET
-                entries = reader.select(view=v, frames=range(t, t + 1), kind=kind)
-                if len(entries) != 1:
-                    raise BitstreamError(f"{reader.path}: {len(entries)} packets of kind {kind} for view {v} frame {t} "
-                                         "(expected 1)")
-                payload = reader.read_packet(entries[0])
-                if t == period:
-                    x_hat = intra.decompress(payload, h.height, h.width, quality)
-                    dpb.put(v, t, InterModel.reference(x_hat))
-                else:
-                    x_hat = inter.decompress(payload, dpb, v, t, h.height, h.width, quality)
-            except BitstreamError as exc:
-                if not skip_damaged:
-                    raise
-                lost = range(max(t, wanted.start), wanted.stop)
-                yield Skipped(v, lost, f"{exc} (frames {lost.start}:{lost.stop} of the intra period depend on it)")
-                return
-            if t in wanted:
-                yield DecodedFrame(v, t, to_uint8(x_hat))
+    @staticmethod
+    def _decode_period(index: PacketIndex, models: tuple[IntraModel, InterModel], plan: dict[int, PlannedPicture],
+                       v: int, wanted: range, quality: int, skip_damaged: bool) -> Iterator[DecodedFrame | Skipped]:
+        """Decode the dependency set of frames ``wanted`` of view ``v`` in the period's coding order ``plan``."""
+        dpb = DecodedPictureBuffer(len(plan))
+
+        def deps(key: tuple[int, int]) -> list[tuple[int, int]]:
+            kind = index.kind(*key)
+            return [] if kind is None else [(v, r) for r in temporal_refs(plan[key[1]], kind)]
+
+        def decode_one(key: tuple[int, int]) -> np.ndarray:
+            payload, kind = index.read(*key)
+            return to_uint8(decode_single_view(*models, dpb, payload, kind, v, plan[key[1]], index.reader.header,
+                                               quality))
+
+        keep = {(v, t) for t in wanted}
+        needed = dependency_set(keep, deps)
+        order = [(v, t) for t in plan if (v, t) in needed]
+        decoded, lost = decode_pictures(order, deps, keep, decode_one, lambda key: dpb.remove(*key), skip_damaged)
+        yield from emit([v], wanted, decoded, lost)

@@ -118,6 +118,28 @@ class MultiViewClip:
         return self.frames[view, start:stop]
 
 
+class FrameWindow:
+    """Frames of a source read in aligned blocks of ``chunk`` frames of one view, the last ``blocks`` blocks kept:
+    reading each frame once in display order, and a few times at most in a hierarchical coding order
+    (0, 8, 4, 2, ..., 16, 12, ...) when ``chunk`` is at least the hierarchy's span."""
+
+    def __init__(self, source: ClipSource, chunk: int = 16, blocks: int = 2) -> None:
+        self.source, self.chunk, self.blocks = source, max(1, chunk), max(1, blocks)
+        self._held: dict[tuple[int, int], np.ndarray] = {}
+
+    def frame(self, view: int, index: int) -> np.ndarray:
+        """Frame ``index`` of ``view``, (H, W, 3) uint8."""
+        start = index - index % self.chunk
+        key = (view, start)
+        block = self._held.pop(key, None)
+        if block is None:
+            block = self.source.read_frames(view, start, min(start + self.chunk, self.source.info.frames))
+        self._held[key] = block  # most recently used last
+        while len(self._held) > self.blocks:
+            del self._held[next(iter(self._held))]
+        return block[index - start]
+
+
 def check_range(info: ClipInfo, view: int, start: int, stop: int) -> None:
     """Raise :class:`InputError` unless ``view`` exists and ``0 <= start < stop <= frames``."""
     if not 0 <= view < info.views:

@@ -18,7 +18,8 @@ Everything stored is the decoder's own data (float64 on the coding path), so enc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Sequence
 
 import torch
 
@@ -37,6 +38,10 @@ class DecodedPicture:
     feature: torch.Tensor | None = None
     motion: torch.Tensor | None = None
     latents: dict[str, torch.Tensor] | None = None
+
+    def without_motion(self) -> DecodedPicture:
+        """This picture as the start of a reference chain (as an intra picture): its motion dropped."""
+        return replace(self, motion=None)
 
 
 class DecodedPictureBuffer:
@@ -68,10 +73,21 @@ class DecodedPictureBuffer:
 
         ``frame - 1`` must be there (a P picture needs its reference); the chain stops at a missing picture or
         after a picture without motion."""
-        refs = [self.get(view, frame - 1)]
-        while len(refs) < count and refs[-1].motion is not None and (view, frame - 1 - len(refs)) in self._pictures:
-            refs.append(self._pictures[(view, frame - 1 - len(refs))])
+        return self.chain(view, range(frame - 1, frame - 1 - count, -1))
+
+    def chain(self, view: int, frames: Sequence[int]) -> list[DecodedPicture]:
+        """The pictures ``frames`` of ``view`` (most recent first) as a motion-linked reference chain: the first
+        must be there; the chain stops at a missing picture or after a picture without motion."""
+        refs = [self.get(view, frames[0])]
+        for f in frames[1:]:
+            if refs[-1].motion is None or (view, f) not in self._pictures:
+                break
+            refs.append(self._pictures[(view, f)])
         return refs
+
+    def remove(self, view: int, frame: int) -> None:
+        """Forget picture (view, frame) (no error when it is not there)."""
+        self._pictures.pop((view, frame), None)
 
     def clear(self, view: int | None = None) -> None:
         """Forget every picture (of ``view`` only, when given)."""
