@@ -18,8 +18,9 @@ from test_multiview_model import perturb
 from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs.base import DecodedFrame, EncodeSettings, Skipped
-from mvcodec.codecs.learned_inter import MlvcCodec
+from mvcodec.codecs.learned_inter import B_PAST_PACKET, MlvcCodec
 from mvcodec.codecs.learned_multiview import (
+    DEPENDENT_B_PACKET,
     DEPENDENT_PACKET,
     INTERVIEW_KEY_PACKET,
     LmvcCodec,
@@ -146,14 +147,91 @@ def test_four_views_and_all_intra_round_trip(weights, tmp_path) -> None:
         assert result.extra["real_bits"] > 0
 
 
-def test_random_access_and_missing_base_weights_are_refused(weights, tmp_path) -> None:
-    clip = synthetic_clip(views=2, frames=2, height=32, width=64)
-    with pytest.raises(InputError, match="random access"):
-        encode_file(clip, codec(weights), EncodeSettings(0, "ra", gop=2), tmp_path / "ra.mvc")
+def test_missing_base_weights_and_bad_options_are_refused(weights, tmp_path) -> None:
     alone = LmvcCodec(weights_file=str(weights[0]))  # its mlvc base is neither shipped nor given
     assert "view 0" in (alone.unavailable_reason() or "")
     with pytest.raises(InputError, match="base_weights_file"):
         LmvcCodec(nope=1)
+    with pytest.raises(InputError, match="ra_gop"):
+        LmvcCodec(weights_file=str(weights[0]), base_weights_file=str(weights[1]), ra_gop=3)
+
+
+@pytest.fixture(scope="module")
+def coded_ra(weights, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """2 views x 20 frames x 32x64, random access, one intra period, GOP 8, B pictures from the past: anchors
+    0 (I / inter-view key), 8, 16, 19 (P), B pictures between (17 = B(16, 19), 18 = B(17, 19))."""
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=2, frames=20, height=32, width=64)
+    path = tmp_path_factory.mktemp("ra") / "ra.mvc"
+    c = LmvcCodec(weights_file=str(weights[0]), base_weights_file=str(weights[1]), ra_gop=8, b_reference="past")
+    return path, encode_file(clip, c, EncodeSettings(1, "ra", gop=32), path).extra
+
+
+def test_random_access_round_trip_is_exact(coded_ra, weights) -> None:
+    path, extra = coded_ra
+    frames = list(decode_file(path, codec=codec(weights)))
+    assert sorted((f.view, f.frame) for f in frames) == [(v, t) for v in range(2) for t in range(20)]
+    with MvcReader(path) as reader:
+        kinds = {(e.view, e.first_frame): e.kind for e in reader.select()}
+    assert kinds[(1, 0)] == INTERVIEW_KEY_PACKET and kinds[(1, 8)] == DEPENDENT_PACKET
+    assert kinds[(0, 17)] == B_PAST_PACKET and kinds[(1, 17)] == DEPENDENT_B_PACKET
+    assert extra["real_bits_dependent_b"] > 0 and extra["real_bits_b_past"] > 0
+    from mvcodec.metrics import MetricAccumulator
+    acc = MetricAccumulator(ms_ssim=False)
+    for f in frames:
+        acc.add(f.view, synthetic_clip(views=2, frames=20, height=32, width=64).frames[f.view, f.frame], f.rgb)
+    assert acc.result().psnr_rgb == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
+
+
+@pytest.mark.parametrize("view, frame, packets", [(1, 17, 8), (0, 17, 4), (1, 4, 4), (0, 18, 5)])
+def test_random_access_reads_only_the_dependency_set(coded_ra, weights, view: int, frame: int,
+                                                     packets: int) -> None:
+    """(1, 17): views 0 and 1 at 17 (B from 16), 16, 8, 0;  (0, 18): 18 -> 17 -> 16 -> 8 -> 0;
+    (1, 4): 4 -> 0 in views 0 and 1."""
+    path, _ = coded_ra
+    c = codec(weights)
+    with MvcReader(path) as reader:
+        c.check_decodable(reader.header)
+        out = list(c.decode(reader, [view], range(frame, frame + 1)))
+        assert [(f.view, f.frame) for f in out] == [(view, frame)]
+        assert reader.packets_read == packets
+    full = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=c)}
+    assert np.array_equal(out[0].rgb, full[(view, frame)])
+
+
+def test_cli_decodes_one_frame_of_a_dependent_view(coded_ra, weights, tmp_path, monkeypatch) -> None:
+    """``mvcodec decode --views 1 --frames 17:18`` writes exactly that frame, equal to the full decode's."""
+    from mvcodec.cli.main import main
+    from mvcodec.codecs.learned_weights import WEIGHTS_ENV
+
+    path, _ = coded_ra
+    monkeypatch.setenv(WEIGHTS_ENV, os.pathsep.join(str(w) for w in weights))
+    assert main(["decode", str(path), "-o", str(tmp_path / "out"), "--views", "1", "--frames", "17:18"]) == 0
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert written == ["v1_f017.png"]
+    import cv2
+    one = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "v1_f017.png")), cv2.COLOR_BGR2RGB)
+    full = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=codec(weights))}
+    assert np.array_equal(one, full[(1, 17)])
+
+
+def test_four_views_random_access_round_trip(weights, tmp_path) -> None:
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=4, frames=5, height=32, width=64)
+    c = LmvcCodec(weights_file=str(weights[0]), base_weights_file=str(weights[1]), ra_gop=4)
+    encode_file(clip, c, EncodeSettings(0, "ra", gop=8), tmp_path / "ra4.mvc")
+    frames = {(f.view, f.frame): f.rgb for f in decode_file(tmp_path / "ra4.mvc", codec=codec(weights))}
+    assert len(frames) == 20
+    sub = list(decode_file(tmp_path / "ra4.mvc", views=[3], frames=range(2, 3), codec=codec(weights)))
+    assert np.array_equal(sub[0].rgb, frames[(3, 2)])
+
+
+def test_view_0_of_a_random_access_file_decodes_with_the_single_view_decoder(coded_ra, weights, tmp_path) -> None:
+    path, _ = coded_ra
+    assert extract_base_view(path, tmp_path / "v0.mvc", codec(weights)) == 20
+    single = list(decode_file(tmp_path / "v0.mvc", codec=MlvcCodec(weights_file=str(weights[1]))))
+    multi = list(decode_file(path, views=[0], codec=codec(weights)))
+    assert len(single) == 20 and all(np.array_equal(a.rgb, b.rgb) for a, b in zip(single, multi))
 
 
 def test_a_file_whose_base_weights_are_missing_is_refused_on_open(coded, weights, monkeypatch) -> None:

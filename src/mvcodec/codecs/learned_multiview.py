@@ -3,14 +3,17 @@ stream, every other view a dependent view coded with the decoded views of the sa
 
 ::
 
-    encode (low delay, intra period G), time-major: for t, for v = 0 .. V-1 (camera order of the input)
-      v = 0:  exactly mlvc: t % G == 0 -> intra picture (packet kind 0), else P picture (kind 1)
-      v > 0:  side = InterViewRefs(view 0 at t, view v-1 at t)
-              t % G == 0 -> inter-view key picture: a P picture of DependentViewModel whose reference is view
-                            0's decoded picture at t (packet kind 2); stored without motion (starts the chain)
-              else       -> P picture of DependentViewModel on the view's own references (kind 3)
-    decode  frame t of view v needs frames G*floor(t/G) .. t of views 0 .. v (view v-1 is v's near view, and so
-            on down to view 0), nothing else: packets are read per (view, frame) from the container's index.
+    encode, per intra period, time-major in the period's coding order (ld: display order; ra: hierarchical B,
+    :mod:`mvcodec.codecs.learned_structure`): for each picture t of the plan, for v = 0 .. V-1 (camera order)
+      v = 0:  exactly mlvc: I picture (kind 0), P picture (kind 1), B picture from past / future (kinds 4 / 5)
+      v > 0:  side = InterViewRefs(view 0 at t, view v-1 at t), then DependentViewModel with
+              I in the plan -> inter-view key picture: reference = view 0's decoded picture at t (kind 2);
+                               stored without motion (the view's temporal chain starts there)
+              P              -> the view's own P chain (kind 3)
+              B              -> the view's own reference on the side view 0's picture at t took (kind 6)
+    decode  the dependency set of the frames asked for (through the index's kinds: a B picture's reference, a
+            dependent picture's views 0 and v-1 at its instant), read per (view, frame), nothing else: in low
+            delay frame t of view v needs frames G*floor(t/G) .. t of views 0 .. v.
 
 Backward compatibility (LMVC): view 0's packets are those ``mlvc`` writes with the base weights, so
 :func:`extract_base_view` copies them into an ``mlvc`` file that the single-view decoder reads alone.
@@ -18,8 +21,8 @@ Backward compatibility (LMVC): view 0's packets are those ``mlvc`` writes with t
 Weights: option ``weights=ID`` (shipped, default ``lmvc-v1``) or ``weights_file=PATH``: a safetensors file of the
 dependent-view model (task ``multiview``) whose metadata names its config and the SHA-256 of the ``mlvc``
 weights it extends (found like any mlvc weights: the zoo, ``base_weights_file=PATH``, ``$MVCODEC_WEIGHTS``).
-The header carries both hashes.  Structures: ``ld`` and ``intra`` (every view intra, as mlvc); random access
-(hierarchical B pictures) is refused until the backbone has B pictures.
+The header carries both hashes.  Structures: ``ld``, ``ra`` (options ``ra_gop``, ``b_reference`` as mlvc) and
+``intra`` (every view intra, as mlvc).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import torch
 from safetensors.torch import load as load_safetensors
 
@@ -38,10 +42,34 @@ from mvcodec.atomic import write_atomic
 from mvcodec.bitstream import MvcReader, MvcWriter
 from mvcodec.bitstream.header import MvcHeader
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
-from mvcodec.codecs.learned_inter import INTER_PACKET, INTRA_PACKET, MlvcCodec, MlvcWeights, state_sha256
+from mvcodec.codecs.learned_inter import (
+    B_FUTURE_PACKET,
+    B_PAST_PACKET,
+    INTER_PACKET,
+    INTRA_PACKET,
+    CodedPicture,
+    MlvcCodec,
+    MlvcWeights,
+    PacketIndex,
+    b_reference_picture,
+    code_single_view,
+    decode_single_view,
+    header_ra_gop,
+    state_sha256,
+    temporal_refs,
+)
+from mvcodec.codecs.learned_structure import (
+    PlannedPicture,
+    decode_pictures,
+    dependency_set,
+    emit,
+    last_uses,
+    period_plan,
+    periods,
+)
 from mvcodec.codecs.learned_weights import LearnedWeights, read_weights_bytes, to_tensor, to_uint8
 from mvcodec.errors import BitstreamError, CodecError, InputError
-from mvcodec.io.clip import ClipSource
+from mvcodec.io.clip import ClipSource, FrameWindow
 from mvcodec.metrics import MetricAccumulator
 from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
 from mvcodec.models.inter import InterModel
@@ -51,6 +79,11 @@ from mvcodec.train.checkpoint import weights_bytes
 
 INTERVIEW_KEY_PACKET = 2
 DEPENDENT_PACKET = 3
+DEPENDENT_B_PACKET = 6  # a dependent view's B picture, from the reference its instant's view-0 picture took
+SINGLE_VIEW_KINDS = (INTER_PACKET, B_PAST_PACKET, B_FUTURE_PACKET)
+PACKET_NAMES = {INTRA_PACKET: "intra", INTER_PACKET: "inter", B_PAST_PACKET: "b_past", B_FUTURE_PACKET: "b_future",
+                INTERVIEW_KEY_PACKET: "interview_key", DEPENDENT_PACKET: "dependent",
+                DEPENDENT_B_PACKET: "dependent_b"}
 DEFAULT_WEIGHTS = "lmvc-v1"
 _READ_CHUNK = 8  # frames of every view read at a time (time-major coding)
 
@@ -131,13 +164,14 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "multiview"
-    extra_options = ("base_weights_file",)
+    extra_options = ("base_weights_file", "ra_gop", "b_reference")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
         super().__init__(**options)
         base_file = options.get("base_weights_file")
-        self._base = MlvcCodec(**({"weights_file": base_file} if base_file else {}))
+        structure = {k: options[k] for k in ("ra_gop", "b_reference") if k in options}
+        self._base = MlvcCodec(**({"weights_file": base_file} if base_file else {}), **structure)
         self._models: dict[str, DependentViewModel] = {}
 
     # ------------------------------------------------------------------------------------------ weights
@@ -178,20 +212,18 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     def config(self, settings: EncodeSettings) -> dict[str, Any]:
         w = self.weights()
         base = self.base_weights(w.base_sha256)
-        return {**self._base_config(base, self._base.rung(settings.quality, base)),
+        return {**self._base_config(base, self._base.rung(settings.quality, base), settings.structure),
                 "base_sha256": base.sha256, "dependent": w.config.to_json(), "weights": w.id,
                 "dependent_sha256": state_sha256(w.state)}
 
-    def _base_config(self, base: MlvcWeights, quality: int) -> dict[str, Any]:
+    def _base_config(self, base: MlvcWeights, quality: int, structure: str) -> dict[str, Any]:
         """The header config an mlvc file of these base weights has (for :func:`extract_base_view`)."""
         return {"quality": quality, "intra": base.intra_config.to_json(), "inter": base.inter_config.to_json(),
                 "weights": base.id, "intra_sha256": state_sha256(base.part("intra.")),
-                "inter_sha256": state_sha256(base.part("inter."))}
+                "inter_sha256": state_sha256(base.part("inter.")),
+                **({"ra_gop": self._base.ra_gop} if structure == "ra" else {})}
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
-        if settings.structure == "ra":
-            raise InputError("codec lmvc codes low delay (structure ld) or all intra; random access (hierarchical "
-                             "B pictures) is not implemented yet")
         weights = self.weights()
         base = self.base_weights(weights.base_sha256)
         models = self.models(weights, base)
@@ -201,61 +233,71 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         acc = MetricAccumulator(ms_ssim=False)
         est: dict[int, float] = {}
         real: dict[int, int] = {}
-        dpb = DecodedPictureBuffer(models[1].cfg.references + 1)
-        for start in range(0, info.frames, _READ_CHUNK):
-            stop = min(start + _READ_CHUNK, info.frames)
-            chunk = [source.read_frames(v, start, stop) for v in range(info.views)]
-            for t in range(start, stop):
-                for v in range(info.views):
-                    frame = chunk[v][t - start]
-                    payload, x_hat, kind, bits = self._code_picture(models, dpb, v, t, gop, q, to_tensor(frame))
-                    writer.write_packet(v, t, 1, payload, kind)
-                    acc.add(v, frame, to_uint8(x_hat))
-                    est[kind] = est.get(kind, 0.0) + bits
-                    real[kind] = real.get(kind, 0) + 8 * len(payload)
+        window = FrameWindow(source, chunk=2 * self._base.ra_gop, blocks=2 * info.views)
+        for start, stop in periods(range(info.frames), gop, info.frames):
+            plan = {p.frame: p for p in period_plan(start, stop, settings.structure, models[1].cfg.references,
+                                                     self._base.ra_gop)}
+            order = [(v, t) for t in plan for v in range(info.views)]
+
+            def deps(key: tuple[int, int], plan: dict[int, PlannedPicture] = plan) -> list[tuple[int, int]]:
+                v, t = key  # what the encoder may reference: every candidate of a B picture
+                own = [(v, r) for r in plan[t].refs]
+                return own + ([(0, t), (v - 1, t)] if v > 0 and gop > 1 else [])
+
+            releases = last_uses(order, deps)
+            dpb = DecodedPictureBuffer(len(plan))
+            kinds: dict[tuple[int, int], int] = {}
+            for i, (v, t) in enumerate(order):
+                frame = window.frame(v, t)
+                coded = self._code_picture(models, dpb, v, plan[t], gop, q, to_tensor(frame), kinds)
+                kinds[(v, t)] = coded.kind
+                writer.write_packet(v, t, 1, coded.payload, coded.kind)
+                acc.add(v, frame, to_uint8(coded.x_hat))
+                est[coded.kind] = est.get(coded.kind, 0.0) + coded.estimated_bits
+                real[coded.kind] = real.get(coded.kind, 0) + 8 * len(coded.payload)
+                for key in releases.get(i, ()):
+                    dpb.remove(*key)
         measured = acc.result()
-        names = {INTRA_PACKET: "intra", INTER_PACKET: "inter", INTERVIEW_KEY_PACKET: "interview_key",
-                 DEPENDENT_PACKET: "dependent"}
         return {"weights": weights.id, "base_weights": base.id, "estimated_bits": sum(est.values()),
                 "real_bits": sum(real.values()),
-                **{f"real_bits_{names[k]}": b for k, b in sorted(real.items())},
-                **{f"estimated_bits_{names[k]}": b for k, b in sorted(est.items())},
+                **{f"real_bits_{PACKET_NAMES[k]}": b for k, b in sorted(real.items())},
+                **{f"estimated_bits_{PACKET_NAMES[k]}": b for k, b in sorted(est.items())},
                 "psnr_rgb_encoder": measured.psnr_rgb,
                 "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb)}
 
     def _code_picture(self, models: tuple[IntraModel, InterModel, DependentViewModel], dpb: DecodedPictureBuffer,
-                      v: int, t: int, gop: int, q: int, x: torch.Tensor,
-                      ) -> tuple[bytes, torch.Tensor, int, float]:
-        """Code picture (v, t) (module docstring); returns (payload, x_hat, packet kind, estimated bits)."""
+                      v: int, p: PlannedPicture, gop: int, q: int, x: torch.Tensor,
+                      kinds: dict[tuple[int, int], int]) -> CodedPicture:
+        """Code picture (v, p.frame) (module docstring); ``kinds``: the packet kinds coded so far."""
         intra, inter, dep = models
-        key = t % gop == 0
         if gop == 1 or v == 0:
-            if key:
-                coded = intra.encode(x, q)
-                dpb.clear(v)
-                dpb.put(v, t, InterModel.reference(coded.x_hat))
-                return coded.payload, coded.x_hat, INTRA_PACKET, coded.estimated_bits
-            payload, x_hat = inter.compress(x, dpb, v, t, q)
-            return payload, x_hat, INTER_PACKET, inter.last_estimated_bits
-        side, refs = self._dependent_inputs(dpb, v, t, key)
+            return code_single_view(intra, inter, dpb, v, p, x, q, self._base.b_reference)
+        t = p.frame
+        side, refs, kind = self._dependent_inputs(dpb, v, p, kinds[(0, t)])
         payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side)
-        if key:
-            _start_chain(dpb, v, t)
-        return payload, x_hat, INTERVIEW_KEY_PACKET if key else DEPENDENT_PACKET, dep.last_estimated_bits
+        if kind == INTERVIEW_KEY_PACKET:
+            dpb.put(v, t, dpb.get(v, t).without_motion())  # the view's temporal chain starts here
+        return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits)
 
     @staticmethod
-    def _dependent_inputs(dpb: DecodedPictureBuffer, v: int, t: int,
-                          key: bool) -> tuple[InterViewRefs, list[DecodedPicture] | None]:
-        if key:
-            dpb.clear(v)
+    def _dependent_inputs(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,
+                          base_kind: int) -> tuple[InterViewRefs, list[DecodedPicture], int]:
+        """(inter-view side data, temporal references, packet kind) of dependent picture (v, p.frame); a B
+        picture takes the reference view 0's picture of its instant took (``base_kind``)."""
+        t = p.frame
         base = dpb.get(0, t)
         side = InterViewRefs(base, dpb.get(v - 1, t))
-        return side, ([DecodedPicture(base.frame, base.feature, None, base.latents)] if key else None)
+        if p.type == "I":
+            return side, [base.without_motion()], INTERVIEW_KEY_PACKET
+        if p.type == "P":
+            return side, dpb.chain(v, p.refs), DEPENDENT_PACKET
+        candidate = 0 if base_kind == B_PAST_PACKET else 1
+        return side, [b_reference_picture(dpb, v, p, candidate)], DEPENDENT_B_PACKET
 
     # ------------------------------------------------------------------------------------------ decode
     def decode(self, reader: MvcReader, views: Sequence[int], frames: range, skip_damaged: bool = False,
                ) -> Iterator[DecodedFrame | Skipped]:
-        """Frame t of view v needs frames G*floor(t/G) .. t of views 0 .. v (module docstring)."""
+        """Frame t of view v needs its dependency set (module docstring), read through the index's kinds."""
         h = reader.header
         if h.codec_id != self.id:
             raise BitstreamError(f"file was made by codec {h.codec_id!r}, not {self.id!r}")
@@ -278,76 +320,61 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         if not isinstance(quality, int) or not 0 <= quality < top:
             raise BitstreamError(f"lmvc header has quality {quality!r}, not a rung in 0..{top - 1}")
         gop = 1 if h.structure == "intra" else h.gop
-        needed = range(0, max(views) + 1) if gop > 1 else None
-        for period in range(frames.start - frames.start % gop, frames.stop, gop):
-            wanted = range(max(frames.start, period), min(frames.stop, period + gop))
-            yield from self._decode_period(reader, models, needed, views, period, wanted, quality, skip_damaged)
+        ra_gop = header_ra_gop(h, self.id)
+        index = PacketIndex(reader)
+        for start, stop in periods(frames, gop, h.frames):
+            plan = {p.frame: p for p in period_plan(start, stop, h.structure, models[1].cfg.references, ra_gop)}
+            wanted = range(max(frames.start, start), min(frames.stop, stop))
+            yield from self._decode_period(index, models, plan, views, wanted, quality, skip_damaged)
 
-    def _decode_period(self, reader: MvcReader, models: tuple[IntraModel, InterModel, DependentViewModel],
-                       needed: range | None, views: Sequence[int], period: int, wanted: range, quality: int,
+    def _decode_period(self, index: PacketIndex, models: tuple[IntraModel, InterModel, DependentViewModel],
+                       plan: dict[int, PlannedPicture], views: Sequence[int], wanted: range, quality: int,
                        skip_damaged: bool) -> Iterator[DecodedFrame | Skipped]:
-        """Decode frames ``period .. wanted.stop - 1`` of the views needed (time-major); yield those of ``views``
-        in ``wanted``, view by view.  A damaged packet of view u at t costs frames t.. of the period of views
-        u and above (they depend on it), not of the views below."""
-        h = reader.header
-        gop = 1 if h.structure == "intra" else h.gop
-        dpb = DecodedPictureBuffer(models[1].cfg.references + 1)
-        decoded: dict[tuple[int, int], torch.Tensor] = {}
-        lost: dict[int, tuple[int, str]] = {}  # view -> (first frame lost, why)
-        order = list(needed) if needed is not None else list(views)
-        for t in range(period, wanted.stop):
-            for v in order:
-                if v in lost:
-                    continue
-                key = t % gop == 0
-                kind = (INTRA_PACKET if key else INTER_PACKET) if v == 0 or gop == 1 else \
-                    (INTERVIEW_KEY_PACKET if key else DEPENDENT_PACKET)
-                try:
-                    entries = reader.select(view=v, frames=range(t, t + 1), kind=kind)
-                    if len(entries) != 1:
-                        raise BitstreamError(f"{reader.path}: {len(entries)} packets of kind {kind} for view {v} "
-                                             f"frame {t} (expected 1)")
-                    x_hat = self._decode_picture(models, dpb, reader.read_packet(entries[0]), kind, v, t, quality, h)
-                except BitstreamError as exc:
-                    if not skip_damaged:
-                        raise
-                    for u in order:
-                        if (u >= v if needed is not None else u == v) and u not in lost:
-                            lost[u] = (t, str(exc))
-                    continue
-                if v in views and t in wanted:
-                    decoded[(v, t)] = to_uint8(x_hat)
-        for v in views:
-            yield from (DecodedFrame(v, t, decoded[(v, t)]) for t in wanted if (v, t) in decoded)
-            if v in lost:
-                first, why = lost[v]
-                gone = range(max(first, wanted.start), wanted.stop)
-                if len(gone):
-                    yield Skipped(v, gone, f"{why} (frames {gone.start}:{gone.stop} of view {v} depend on it)")
+        """Decode the dependency set of frames ``wanted`` of ``views`` in the period's coding order (time-major);
+        yield them view by view.  A damaged packet costs exactly the pictures that depend on it."""
+        h = index.reader.header
+        dpb = DecodedPictureBuffer(len(plan))
+
+        def deps(key: tuple[int, int]) -> list[tuple[int, int]]:
+            v, t = key
+            kind = index.kind(v, t)
+            if kind is None or kind == INTRA_PACKET:
+                return []
+            if kind in SINGLE_VIEW_KINDS:
+                return [(v, r) for r in temporal_refs(plan[t], kind)]
+            own: tuple[int, ...] = ()
+            if kind == DEPENDENT_PACKET:
+                own = plan[t].refs
+            elif kind == DEPENDENT_B_PACKET:
+                own = temporal_refs(plan[t], _kind_or(index.kind(0, t), -1))
+            return [(v, r) for r in own] + [(0, t), (v - 1, t)]
+
+        def decode_one(key: tuple[int, int]) -> np.ndarray:
+            return to_uint8(self._decode_picture(models, dpb, index, key[0], plan[key[1]], quality))
+
+        keep = {(v, t) for v in views for t in wanted}
+        needed = dependency_set(keep, deps)
+        order = [(v, t) for t in plan for v in range(h.views) if (v, t) in needed]
+        decoded, lost = decode_pictures(order, deps, keep, decode_one, lambda key: dpb.remove(*key), skip_damaged)
+        yield from emit(views, wanted, decoded, lost)
 
     def _decode_picture(self, models: tuple[IntraModel, InterModel, DependentViewModel], dpb: DecodedPictureBuffer,
-                        payload: bytes, kind: int, v: int, t: int, quality: int, h: MvcHeader) -> torch.Tensor:
+                        index: PacketIndex, v: int, p: PlannedPicture, quality: int) -> torch.Tensor:
+        """Picture (v, p.frame) from its packet (read here); puts it into ``dpb``."""
         intra, inter, dep = models
-        if kind == INTRA_PACKET:
-            dpb.clear(v)
-            x_hat = intra.decompress(payload, h.height, h.width, quality)
-            dpb.put(v, t, InterModel.reference(x_hat))
-            return x_hat
-        if kind == INTER_PACKET:
-            return inter.decompress(payload, dpb, v, t, h.height, h.width, quality)
-        key = kind == INTERVIEW_KEY_PACKET
-        side, refs = self._dependent_inputs(dpb, v, t, key)
+        h = index.reader.header
+        t = p.frame
+        payload, kind = index.read(v, t)
+        if v == 0 or h.structure == "intra" or h.gop == 1:
+            return decode_single_view(intra, inter, dpb, payload, kind, v, p, h, quality)
+        side, refs, expected = self._dependent_inputs(dpb, v, p, _kind_or(index.kind(0, t), -1))
+        if kind != expected:
+            raise BitstreamError(f"view {v} frame {t} is a dependent {p.type} picture of the coding structure, its "
+                                 f"packet has kind {kind}")
         x_hat = dep.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs, side=side)
-        if key:
-            _start_chain(dpb, v, t)
+        if kind == INTERVIEW_KEY_PACKET:
+            dpb.put(v, t, dpb.get(v, t).without_motion())
         return x_hat
-
-
-def _start_chain(dpb: DecodedPictureBuffer, v: int, t: int) -> None:
-    """Store an inter-view key picture without its motion (a disparity field): the view's temporal reference
-    chain starts there, as after an intra picture."""
-    p = dpb.get(v, t)
-    dpb.put(v, t, DecodedPicture(p.frame, p.feature, None, p.latents))
 
 
 def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: LmvcCodec | None = None) -> int:
@@ -360,10 +387,14 @@ def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: Lmv
             raise InputError(f"{src}: made by codec {h.codec_id!r}, not lmvc")
         base = codec.base_weights(str(h.codec_config.get("base_sha256", "")))
         header = MvcHeader(MlvcCodec.id, 1, h.frames, h.width, h.height, h.fps_num, h.fps_den, h.structure, h.gop,
-                           codec._base_config(base, int(h.codec_config["quality"])), base.sha256,
+                           codec._base_config(base, int(h.codec_config["quality"]), h.structure), base.sha256,
                            h.view_names[:1], h.cameras[:1] if h.cameras else None)
         entries = reader.select(view=0)
         with MvcWriter(dst, header) as writer:
             for e in entries:
                 writer.write_packet(0, e.first_frame, e.frame_count, reader.read_packet(e), e.kind)
     return len(entries)
+
+
+def _kind_or(kind: int | None, default: int) -> int:
+    return default if kind is None else kind

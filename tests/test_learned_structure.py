@@ -1,0 +1,91 @@
+"""Coding plans of the learned codecs: the hierarchical-B order, references always coded first, the dependency
+set, buffer lifetimes, and damaged pictures costing exactly their dependants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mvcodec.codecs.base import DecodedFrame, Skipped
+from mvcodec.codecs.learned_structure import (
+    check_ra_gop,
+    decode_pictures,
+    dependency_set,
+    emit,
+    last_uses,
+    period_plan,
+    periods,
+)
+from mvcodec.errors import BitstreamError, InputError
+
+
+def test_random_access_order_of_a_32_frame_period_with_gop_8() -> None:
+    plan = period_plan(0, 32, "ra", references=3, ra_gop=8)
+    assert [p.frame for p in plan][:18] == [0, 8, 4, 2, 1, 3, 6, 5, 7, 16, 12, 10, 9, 11, 14, 13, 15, 24]
+    assert [p.frame for p in plan if p.type == "P"] == [8, 16, 24, 31]
+    by = {p.frame: p for p in plan}
+    assert by[0].type == "I" and by[24].refs == (16, 8, 0) and by[8].refs == (0,)
+    assert by[4].refs == (0, 8) and by[6].refs == (4, 8) and by[27].refs == (24, 31)
+
+
+@pytest.mark.parametrize("start, stop, gop", [(0, 32, 8), (32, 45, 16), (5, 6, 8), (0, 17, 2), (0, 64, 64)])
+def test_every_frame_once_and_references_coded_before(start: int, stop: int, gop: int) -> None:
+    for structure in ("ra", "ld"):
+        plan = period_plan(start, stop, structure, references=3, ra_gop=gop)
+        assert sorted(p.frame for p in plan) == list(range(start, stop))
+        done: set[int] = set()
+        for p in plan:
+            assert set(p.refs) <= done and all(start <= r < stop for r in p.refs)
+            assert (p.type == "I") == (p.frame == start) and (p.type == "B") == (len(p.refs) == 2 and
+                                                                                   p.refs[0] < p.frame < p.refs[1])
+            done.add(p.frame)
+
+
+def test_low_delay_plan_is_the_m_lvc_chain() -> None:
+    plan = period_plan(10, 15, "ld", references=3)
+    assert [(p.frame, p.refs) for p in plan] == [(10, ()), (11, (10,)), (12, (11, 10)), (13, (12, 11, 10)),
+                                                  (14, (13, 12, 11))]
+
+
+def test_periods_and_ra_gop_checks() -> None:
+    assert list(periods(range(5, 40), 32, 40)) == [(0, 32), (32, 40)]
+    assert check_ra_gop("16") == 16
+    for bad in (0, 3, 128, "x"):
+        with pytest.raises(InputError, match="ra_gop"):
+            check_ra_gop(bad)
+
+
+def test_buffer_lifetimes_hold_each_reference_until_its_last_use() -> None:
+    plan = period_plan(0, 32, "ra", references=3, ra_gop=8)
+    refs = {p.frame: p.refs for p in plan}
+    order = [p.frame for p in plan]
+    releases = last_uses(order, refs.__getitem__)
+    alive: set[int] = set()
+    most = 0
+    for i, t in enumerate(order):
+        assert set(refs[t]) <= alive
+        alive.add(t)
+        most = max(most, len(alive))
+        alive -= set(releases.get(i, ()))
+    assert not alive and most <= 7  # anchors 0, 8, 16 (chain), the GOP's two ends and two levels of B
+
+
+def test_damaged_pictures_cost_exactly_their_dependants() -> None:
+    deps = {1: [0], 2: [0], 3: [2], 4: [3], 5: [1]}
+    order = [0, 1, 2, 3, 4, 5]
+    assert dependency_set([4], lambda k: deps.get(k, [])) == {0, 2, 3, 4}
+
+    def decode_one(key: int) -> np.ndarray:
+        if key == 2:
+            raise BitstreamError("packet 2 is damaged")
+        return np.full((1, 1, 3), key, np.uint8)
+
+    released: list[int] = []
+    decoded, lost = decode_pictures(order, lambda k: deps.get(k, []), set(order), decode_one, released.append, True)
+    assert sorted(decoded) == [0, 1, 5] and sorted(lost) == [2, 3, 4] and sorted(released) == order
+    with pytest.raises(BitstreamError):
+        decode_pictures(order, lambda k: deps.get(k, []), set(order), decode_one, released.append, False)
+    out = list(emit([0], range(0, 6), {(0, k): v for k, v in decoded.items()}, {(0, k): v for k, v in lost.items()}))
+    assert [type(o).__name__ for o in out] == ["DecodedFrame", "DecodedFrame", "Skipped", "DecodedFrame"]
+    assert isinstance(out[2], Skipped) and out[2].frames == range(2, 5) and "packet 2" in out[2].reason
+    assert isinstance(out[3], DecodedFrame) and out[3].frame == 5
