@@ -6,7 +6,8 @@ coding every view on its own (``--simulcast``: mlvc at the same rungs), estimate
 speed at 640x360.  Prints the markdown for BENCHMARKS.md.
 
     .venv/bin/python benchmarks/learned_inter.py rd    CLIP [--frames 32] [--crop WxH] [--rungs 0,2,4]
-                                                       [--weights-file F] [--part NAME] [--no-anchor] [--threads N]
+                                                       [--structures ld,ra] [--weights-file F] [--part NAME]
+                                                       [--no-anchor] [--threads N]
                                                        [--codec lmvc [--base-weights-file F] [--simulcast]]
     .venv/bin/python benchmarks/learned_inter.py merge CLIP [--crop WxH] --parts q0,q2,1ref-q0=-1ref,...
     .venv/bin/python benchmarks/learned_inter.py table CLIP [--crop WxH]
@@ -75,8 +76,9 @@ def rd(args: argparse.Namespace) -> int:
         options["mlvc:weights_file"] = args.base_weights_file
     out = _folder(args, args.part)
     print(f"run_eval({args.clip} first {args.frames} frames{f', centre {args.crop}' if args.crop else ''}, "
-          f"{codecs}, ld, gop 32, {qualities}, {options}) -> {out}\n")
-    run_eval(_source(args), codecs, out, structures=("ld",), qualities=qualities, gop=32, codec_options=options)
+          f"{codecs}, {args.structures}, gop 32, {qualities}, {options}) -> {out}\n")
+    run_eval(_source(args), codecs, out, structures=tuple(args.structures.split(",")), qualities=qualities, gop=32,
+             codec_options=options)
     return 0
 
 
@@ -93,7 +95,7 @@ def table(args: argparse.Namespace) -> int:
     folder = _folder(args)
     points = load_results(folder / "results.json")
     clip = json.loads((folder / "results.json").read_text())["clip"]
-    print(f"{clip['views']} views x {clip['frames']} frames of {clip['width']}x{clip['height']}, low delay, "
+    print(f"{clip['views']} views x {clip['frames']} frames of {clip['width']}x{clip['height']}, "
           f"intra period {clip['gop']}\n")
     print("| series | rung | file bytes | bpp | PSNR-RGB | MS-SSIM | enc s | dec s | payload bits | estimated bits "
           "| payload / estimate | file / estimate | share of bits outside intra pictures |\n"
@@ -105,22 +107,27 @@ def table(args: argparse.Namespace) -> int:
         print(f"| {p.series} | {p.quality:g} | {p.bytes:,} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.ms_ssim:.4f} | "
               f"{p.encode_seconds:.0f} | {p.decode_seconds:.0f} | {payload:,} | {est:,.0f} | {payload / est:.4f} | "
               f"{8 * p.bytes / est:.4f} | {1 - intra / payload:.1%} |")
-    print("\n| x265 LD QP | bytes | bpp | PSNR-RGB | MS-SSIM |\n|---|---|---|---|---|")
-    for p in sorted((p for p in points if p.codec == "x265"), key=lambda p: p.bpp):
-        print(f"| {p.quality:g} | {p.bytes:,} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.ms_ssim:.4f} |")
+    print("\n| x265 series | QP | bytes | bpp | PSNR-RGB | MS-SSIM |\n|---|---|---|---|---|---|")
+    for p in sorted((p for p in points if p.codec == "x265"), key=lambda p: (p.series, p.bpp)):
+        print(f"| {p.series} | {p.quality:g} | {p.bytes:,} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.ms_ssim:.4f} |")
     print()
     print((folder / "bd_rate.md").read_text())
     series = group_series(points)
-    rows = [(name, base) for name in series for base in ("mlvc/ld", "lmvc/ld")
-            if name != base and name.startswith(base.split("/")[0] + "-")]   # variants (ablations) of a codec
-    if "lmvc/ld" in series and "mlvc/ld" in series:
-        rows.insert(0, ("lmvc/ld", "mlvc/ld"))   # the inter-view gain: the same backbone, views on their own
+    rows = []  # (test, anchor)
+    for structure in ("ld", "ra"):
+        if f"lmvc/{structure}" in series and f"mlvc/{structure}" in series:
+            rows.append((f"lmvc/{structure}", f"mlvc/{structure}"))   # inter-view gain: the backbone on each view
+        for codec in ("mlvc", "lmvc"):  # variants (ablations, "CODEC-NAME/structure"): the full model as the test
+            base = f"{codec}/{structure}"
+            rows += [(base, name) for name in series
+                     if name.startswith(codec + "-") and name.endswith("/" + structure) and base in series]
+    if "mlvc/ra" in series and "mlvc/ld" in series:
+        rows.append(("mlvc/ra", "mlvc/ld"))   # what the hierarchy gives the P model
     if rows:
         print("Against the same codec (ablations: full model as the test, the variant as the anchor; lmvc against "
               "mlvc simulcast: the inter-view gain):\n")
         print("| series | anchor | BD-rate | BD-PSNR | overlap PSNR (dB) | overlap bpp |\n|---|---|---|---|---|---|")
-        for name, base in rows:
-            test, anchor = (base, name) if name != "lmvc/ld" else (name, base)
+        for test, anchor in rows:
             print(bd_row(test, anchor, series[anchor], series[test], "psnr_rgb"))
     return 0
 
@@ -134,7 +141,8 @@ def speed(args: argparse.Namespace) -> int:
         path = Path(tmp) / "speed.mvc"
         for _ in range(args.repeats):
             start = time.perf_counter()
-            encode_file(source, codec, EncodeSettings(quality=args.quality, structure="ld", gop=32), path)
+            structure = args.structures.split(",")[0]
+            encode_file(source, codec, EncodeSettings(quality=args.quality, structure=structure, gop=32), path)
             enc_times.append(time.perf_counter() - start)
             start = time.perf_counter()
             n = sum(1 for _ in decode_file(path, codec=codec))
@@ -142,7 +150,7 @@ def speed(args: argparse.Namespace) -> int:
     info = source.info
     what = "view 0" if info.views == 1 else f"{info.views} views"
     print(f"| {args.codec} | {Path(args.clip).name} | {info.width}x{info.height} | {info.frames} frames of {what} "
-          f"(1 key + {info.frames - 1} P per view) | q{args.quality} | "
+          f"({args.structures.split(',')[0]}) | q{args.quality} | "
           f"{info.frames / statistics.median(enc_times):.2f} frames/s per view | "
           f"{n / info.views / statistics.median(dec_times):.2f} frames/s per view | "
           f"(median of {args.repeats}; 2 threads) |")
@@ -165,6 +173,7 @@ def main() -> int:
     p.add_argument("--parts", help="merge: comma-separated PART or PART=SERIES_SUFFIX")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--quality", type=int, default=3)
+    p.add_argument("--structures", default="ld", help="rd: ld and/or ra (comma-separated); speed: the first")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args()
