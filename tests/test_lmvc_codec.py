@@ -224,6 +224,10 @@ def test_four_views_random_access_round_trip(weights, tmp_path) -> None:
     assert len(frames) == 20
     sub = list(decode_file(tmp_path / "ra4.mvc", views=[3], frames=range(2, 3), codec=codec(weights)))
     assert np.array_equal(sub[0].rgb, frames[(3, 2)])
+    # view 0 alone keeps the file's GOP (4), whatever the extracting codec's own option (default 8)
+    extract_base_view(tmp_path / "ra4.mvc", tmp_path / "v0.mvc", codec(weights))
+    single = list(decode_file(tmp_path / "v0.mvc", codec=MlvcCodec(weights_file=str(weights[1]))))
+    assert all(np.array_equal(f.rgb, frames[(0, f.frame)]) for f in single) and len(single) == 5
 
 
 def test_view_0_of_a_random_access_file_decodes_with_the_single_view_decoder(coded_ra, weights, tmp_path) -> None:

@@ -170,6 +170,14 @@ def structure_options(options: dict[str, Any]) -> tuple[int, str]:
     return ra_gop, b_reference
 
 
+def header_config(w: MlvcWeights, quality: int, ra_gop: int | None) -> dict[str, Any]:
+    """The ``codec_config`` of an mlvc file (``ra_gop``: None unless random access); ``lmvc`` writes it for
+    view 0 too (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`)."""
+    return {"quality": quality, "intra": w.intra_config.to_json(), "inter": w.inter_config.to_json(),
+            "weights": w.id, "intra_sha256": state_sha256(w.part("intra.")),
+            "inter_sha256": state_sha256(w.part("inter.")), **({"ra_gop": ra_gop} if ra_gop is not None else {})}
+
+
 def header_ra_gop(h: MvcHeader, codec_id: str) -> int:
     """The hierarchical GOP of a random-access file (:data:`DEFAULT_RA_GOP` for the other structures)."""
     if h.structure != "ra":
@@ -311,10 +319,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
 
     def config(self, settings: EncodeSettings) -> dict[str, Any]:
         w = self.weights()
-        return {"quality": self.rung(settings.quality, w), "intra": w.intra_config.to_json(),
-                "inter": w.inter_config.to_json(), "weights": w.id,
-                "intra_sha256": state_sha256(w.part("intra.")), "inter_sha256": state_sha256(w.part("inter.")),
-                **({"ra_gop": self.ra_gop} if settings.structure == "ra" else {})}
+        return header_config(w, self.rung(settings.quality, w), self.ra_gop if settings.structure == "ra" else None)
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
         weights = self.weights()

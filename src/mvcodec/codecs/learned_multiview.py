@@ -54,6 +54,7 @@ from mvcodec.codecs.learned_inter import (
     b_reference_picture,
     code_single_view,
     decode_single_view,
+    header_config,
     header_ra_gop,
     state_sha256,
     temporal_refs,
@@ -85,7 +86,6 @@ PACKET_NAMES = {INTRA_PACKET: "intra", INTER_PACKET: "inter", B_PAST_PACKET: "b_
                 INTERVIEW_KEY_PACKET: "interview_key", DEPENDENT_PACKET: "dependent",
                 DEPENDENT_B_PACKET: "dependent_b"}
 DEFAULT_WEIGHTS = "lmvc-v1"
-_READ_CHUNK = 8  # frames of every view read at a time (time-major coding)
 
 
 @dataclass(frozen=True)
@@ -212,16 +212,10 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     def config(self, settings: EncodeSettings) -> dict[str, Any]:
         w = self.weights()
         base = self.base_weights(w.base_sha256)
-        return {**self._base_config(base, self._base.rung(settings.quality, base), settings.structure),
+        ra_gop = self._base.ra_gop if settings.structure == "ra" else None
+        return {**header_config(base, self._base.rung(settings.quality, base), ra_gop),
                 "base_sha256": base.sha256, "dependent": w.config.to_json(), "weights": w.id,
                 "dependent_sha256": state_sha256(w.state)}
-
-    def _base_config(self, base: MlvcWeights, quality: int, structure: str) -> dict[str, Any]:
-        """The header config an mlvc file of these base weights has (for :func:`extract_base_view`)."""
-        return {"quality": quality, "intra": base.intra_config.to_json(), "inter": base.inter_config.to_json(),
-                "weights": base.id, "intra_sha256": state_sha256(base.part("intra.")),
-                "inter_sha256": state_sha256(base.part("inter.")),
-                **({"ra_gop": self._base.ra_gop} if structure == "ra" else {})}
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
         weights = self.weights()
@@ -387,7 +381,8 @@ def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: Lmv
             raise InputError(f"{src}: made by codec {h.codec_id!r}, not lmvc")
         base = codec.base_weights(str(h.codec_config.get("base_sha256", "")))
         header = MvcHeader(MlvcCodec.id, 1, h.frames, h.width, h.height, h.fps_num, h.fps_den, h.structure, h.gop,
-                           codec._base_config(base, int(h.codec_config["quality"]), h.structure), base.sha256,
+                           header_config(base, int(h.codec_config["quality"]), header_ra_gop(h, LmvcCodec.id)
+                                         if h.structure == "ra" else None), base.sha256,
                            h.view_names[:1], h.cameras[:1] if h.cameras else None)
         entries = reader.select(view=0)
         with MvcWriter(dst, header) as writer:
