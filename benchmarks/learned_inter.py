@@ -84,8 +84,8 @@ def rd(args: argparse.Namespace) -> int:
 
 def merge(args: argparse.Namespace) -> int:
     parts = [p.split("=", 1) for p in args.parts.split(",")]
-    folders = [_folder(args, p[0]) for p in parts]
-    suffixes = {_folder(args, p[0]).name: p[1] for p in parts if len(p) == 2}
+    folders = [Path(p[0]) if "/" in p[0] else _folder(args, p[0]) for p in parts]  # a part: NAME or a folder
+    suffixes = {f.name: p[1] for f, p in zip(folders, parts) if len(p) == 2}
     points = merge_results(folders, _folder(args), suffixes)
     print(f"{len(points)} points from {args.parts} -> {_folder(args)}")
     return 0
@@ -170,7 +170,7 @@ def main() -> int:
     p.add_argument("--simulcast", action="store_true", help="rd with --codec lmvc: mlvc at the same rungs too")
     p.add_argument("--part", help="rd: write ..._inter_rd_PART (one of several parallel runs; see merge)")
     p.add_argument("--no-anchor", action="store_true", help="rd: leave x265 to another part")
-    p.add_argument("--parts", help="merge: comma-separated PART or PART=SERIES_SUFFIX")
+    p.add_argument("--parts", help="merge: comma-separated PART or PART=SERIES_SUFFIX (PART: a name, or a folder)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--quality", type=int, default=3)
     p.add_argument("--structures", default="ld", help="rd: ld and/or ra (comma-separated); speed: the first")

@@ -160,7 +160,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     default_qualities = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
     quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 by default); higher = more bits, better"
     options_help = (f"weights=ID (shipped, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors), "
-                    "base_weights_file=PATH (the mlvc weights it extends, when not shipped)")
+                    "base_weights_file=PATH (the mlvc weights it extends, when not shipped); "
+                    "ra: ra_gop=2..64, b_reference=rd|past|future (as mlvc)")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "multiview"
