@@ -27,7 +27,7 @@ from mvcodec.codecs.simulcast import FfmpegSimulcastCodec
 
 THREADS = (1, 2, 4)
 OPTIONS = {"mv-mginr": dict(fit_epochs=2, qat_epochs=1)}
-QUALITY = {"mv-mginr": 2, "x265": 32, "mvc-intra": 2, "mlvc": 2}  # learned codecs: rungs 0..5
+QUALITY = {"mv-mginr": 2, "x265": 32, "mvc-intra": 2, "mlvc": 2, "lmvc": 2}  # learned codecs: rungs 0..5
 
 
 def learned_codecs() -> list[str]:

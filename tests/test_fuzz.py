@@ -49,10 +49,12 @@ LONG_RUN = "MVCODEC_FUZZ_EXAMPLES" in os.environ
 INPUT_TIMEOUT_S = 60          # per input (info + decode); ffmpeg has its own, shorter, timeout
 RSS_GROWTH_LIMIT_MB = 400     # peak RSS may not grow by more than this on one input
 
-SEED_OPTIONS: dict[str, dict[str, Any]] = {"mv-mginr": dict(fit_epochs=2, qat_epochs=1), "mlvc": dict(ra_gop=2)}
-# mlvc's seed is random access (per period of 4: I, P, B, P), so mutated packet kinds reach the B-picture paths
-SEED_STRUCTURE: dict[str, tuple[str, int]] = {"mlvc": ("ra", 4)}
-SEED_QUALITY: dict[str, float] = {"mv-mginr": 1, "svtav1": 43, "mvc-intra": 2, "mlvc": 2}
+SEED_OPTIONS: dict[str, dict[str, Any]] = {"mv-mginr": dict(fit_epochs=2, qat_epochs=1), "mlvc": dict(ra_gop=2),
+                                           "lmvc": dict(ra_gop=2)}
+# the learned predictive codecs' seeds are random access (per period of 4: I, P, B, P), so mutated packet kinds
+# reach the B-picture paths (lmvc: and the dependent views')
+SEED_STRUCTURE: dict[str, tuple[str, int]] = {"mlvc": ("ra", 4), "lmvc": ("ra", 4)}
+SEED_QUALITY: dict[str, float] = {"mv-mginr": 1, "svtav1": 43, "mvc-intra": 2, "mlvc": 2, "lmvc": 2}
 EXTREME_U32 = (0, 1, 0xFFFF, 10 ** 5, 10 ** 6 + 1, 10 ** 9, 0x7FFFFFFF, 0xFFFFFFFF)
 EXTREME_U16 = (0, 1, 2, 255, 257, 0xFFFE, 0xFFFF)
 
