@@ -79,6 +79,12 @@ def test_real_bits_are_close_to_the_estimate(coded) -> None:
     assert abs(real - est) <= 0.02 * est + p_frames * 8 * 16  # 2 % plus a few bytes per packet (ANS flush)
 
 
+def test_report_says_how_much_of_the_p_latents_is_coded(coded) -> None:
+    """The encoder reports the share of non-zero symbols of each P-picture latent."""
+    shares = coded[1]["nonzero_symbol_share"]
+    assert set(shares) == {"y", "y_mv"} and all(0.0 <= s <= 1.0 for s in shares.values())
+
+
 def test_header_names_both_models(coded) -> None:
     path, _, _ = coded
     with MvcReader(path) as reader:

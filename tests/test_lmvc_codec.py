@@ -78,6 +78,8 @@ def test_round_trip_is_exact_and_uses_every_packet_kind(coded, weights) -> None:
         kinds = {(e.view, e.first_frame): e.kind for e in reader.select()}
     assert kinds[(1, 0)] == INTERVIEW_KEY_PACKET and kinds[(1, 1)] == DEPENDENT_PACKET and kinds[(0, 3)] == 0
     assert extra["real_bits_dependent"] > 0 and extra["real_bits_interview_key"] > 0
+    shares = extra["nonzero_symbol_share"]  # view 0's P latents and the dependent model's (HDC-EM slices)
+    assert {"y", "y_mv", "dependent_y_mv", "dependent_y0", "dependent_y3"} <= set(shares)
     assert abs(extra["real_bits"] - extra["estimated_bits"]) <= 0.02 * extra["estimated_bits"] + 8 * 12 * 10
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -159,6 +159,20 @@ class CodedPicture:
     x_hat: torch.Tensor
     kind: int
     estimated_bits: float
+    symbol_counts: dict[str, list[int]] = field(default_factory=dict)  # latent -> [non-zero, all] (P and B)
+
+
+def add_symbol_counts(total: dict[str, list[int]], counts: dict[str, list[int]]) -> None:
+    for name, (nonzero, n) in counts.items():
+        t = total.setdefault(name, [0, 0])
+        t[0] += nonzero
+        t[1] += n
+
+
+def nonzero_shares(total: dict[str, list[int]]) -> dict[str, float]:
+    """The encoder report's ``nonzero_symbol_share``: per latent of the predicted pictures, the share of its
+    symbols that are not zero (all zero: the pictures carry nothing beyond their hyper-latents)."""
+    return {name: nonzero / n for name, (nonzero, n) in sorted(total.items()) if n}
 
 
 def structure_options(options: dict[str, Any]) -> tuple[int, str]:
@@ -223,13 +237,14 @@ def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBu
         return CodedPicture(coded.payload, coded.x_hat, INTRA_PACKET, coded.estimated_bits)
     if p.type == "P":
         payload, x_hat = inter.compress(x, dpb, v, t, q, refs=dpb.chain(v, p.refs))
-        return CodedPicture(payload, x_hat, INTER_PACKET, inter.last_estimated_bits)
+        return CodedPicture(payload, x_hat, INTER_PACKET, inter.last_estimated_bits, inter.last_symbol_counts)
     best: tuple[float, CodedPicture, DecodedPicture] | None = None
     for candidate in b_candidates(b_reference):
         payload, x_hat = inter.compress(x, dpb, v, t, q, refs=[b_reference_picture(dpb, v, p, candidate)])
         cost = rd_cost(x, x_hat, 8 * len(payload), q)
         if best is None or cost < best[0]:
-            best = (cost, CodedPicture(payload, x_hat, b_kind(candidate), inter.last_estimated_bits), dpb.get(v, t))
+            best = (cost, CodedPicture(payload, x_hat, b_kind(candidate), inter.last_estimated_bits,
+                                       inter.last_symbol_counts), dpb.get(v, t))
     assert best is not None
     dpb.put(v, t, best[2])
     return best[1]
@@ -331,6 +346,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         recon_hash = hashlib.sha256()
         est = {"intra": 0.0, "inter": 0.0}
         real = {"intra": 0, "inter": 0}
+        symbols: dict[str, list[int]] = {}
         window = FrameWindow(source, chunk=2 * self.ra_gop)
         for v in range(info.views):
             for start, stop in periods(range(info.frames), gop, info.frames):
@@ -348,6 +364,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                     kind = "intra" if coded.kind == INTRA_PACKET else "inter"
                     est[kind] += coded.estimated_bits
                     real[kind] += 8 * len(coded.payload)
+                    add_symbol_counts(symbols, coded.symbol_counts)
                     for key in releases.get(i, ()):
                         dpb.remove(*key)
                 for t in range(start, stop):  # display order
@@ -357,6 +374,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                 "real_bits": real["intra"] + real["inter"], "estimated_bits_inter": est["inter"],
                 "real_bits_inter": real["inter"], "psnr_rgb_encoder": measured.psnr_rgb,
                 "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb),
+                "nonzero_symbol_share": nonzero_shares(symbols),
                 "reconstruction_sha256": recon_hash.hexdigest()}
 
     # ------------------------------------------------------------------------------------------ decode

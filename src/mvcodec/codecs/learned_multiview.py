@@ -51,11 +51,13 @@ from mvcodec.codecs.learned_inter import (
     MlvcCodec,
     MlvcWeights,
     PacketIndex,
+    add_symbol_counts,
     b_reference_picture,
     code_single_view,
     decode_single_view,
     header_config,
     header_ra_gop,
+    nonzero_shares,
     state_sha256,
     temporal_refs,
 )
@@ -228,6 +230,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         acc = MetricAccumulator(ms_ssim=False)
         est: dict[int, float] = {}
         real: dict[int, int] = {}
+        symbols: dict[str, list[int]] = {}
         window = FrameWindow(source, chunk=2 * self._base.ra_gop, blocks=2 * info.views)
         for start, stop in periods(range(info.frames), gop, info.frames):
             plan = {p.frame: p for p in period_plan(start, stop, settings.structure, models[1].cfg.references,
@@ -250,6 +253,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                 acc.add(v, frame, to_uint8(coded.x_hat))
                 est[coded.kind] = est.get(coded.kind, 0.0) + coded.estimated_bits
                 real[coded.kind] = real.get(coded.kind, 0) + 8 * len(coded.payload)
+                add_symbol_counts(symbols, coded.symbol_counts)
                 for key in releases.get(i, ()):
                     dpb.remove(*key)
         measured = acc.result()
@@ -258,7 +262,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                 **{f"real_bits_{PACKET_NAMES[k]}": b for k, b in sorted(real.items())},
                 **{f"estimated_bits_{PACKET_NAMES[k]}": b for k, b in sorted(est.items())},
                 "psnr_rgb_encoder": measured.psnr_rgb,
-                "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb)}
+                "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb),
+                "nonzero_symbol_share": nonzero_shares(symbols)}
 
     def _code_picture(self, models: tuple[IntraModel, InterModel, DependentViewModel], dpb: DecodedPictureBuffer,
                       v: int, p: PlannedPicture, gop: int, q: int, x: torch.Tensor,
@@ -272,7 +277,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side)
         if kind == INTERVIEW_KEY_PACKET:
             dpb.put(v, t, dpb.get(v, t).without_motion())  # the view's temporal chain starts here
-        return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits)
+        return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits,
+                            {f"dependent_{k}": c for k, c in dep.last_symbol_counts.items()})
 
     @staticmethod
     def _dependent_inputs(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,

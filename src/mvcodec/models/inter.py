@@ -268,7 +268,8 @@ class InterModel(nn.Module):
         ``refs``, most recent first: a multi-view codec's inter-view reference), ``side`` for :meth:`_code`.
 
         Puts the decoder's picture into ``dpb`` and returns ``(payload, x_hat (1,3,H,W) float32)``;
-        :attr:`last_estimated_bits` holds the continuous-likelihood estimate of what was coded."""
+        :attr:`last_estimated_bits` holds the continuous-likelihood estimate of what was coded,
+        :attr:`last_symbol_counts` the non-zero and all symbols of each latent (:class:`EncodeCoder`)."""
         if x.dim() != 4 or x.shape[:2] != (1, 3):
             raise InputError(f"inter compress takes one RGB picture (1, 3, H, W), got {tuple(x.shape)}")
         q = self._check_quality(torch.tensor([quality]), 1)
@@ -284,6 +285,7 @@ class InterModel(nn.Module):
         except ExactOverflowError as exc:
             raise CodecError(f"inter encoder: {exc}") from None
         self.last_estimated_bits = coder.estimated_bits
+        self.last_symbol_counts = coder.symbol_counts
         dpb.put(view, frame, self._picture(out))
         return encode_segments(coder.segments), self._crop(out["x_hat"], h, w)
 
@@ -358,12 +360,15 @@ class TrainCoder:
 
 
 class EncodeCoder:
-    """The encoder: rounds, collects the ANS segments, sums the continuous-likelihood estimate of the coded bits."""
+    """The encoder: rounds, collects the ANS segments, sums the continuous-likelihood estimate of the coded bits,
+    and counts the non-zero symbols of each conditional latent (``symbol_counts[name] = [non-zero, all]``: a
+    P model whose latents are all zero codes nothing beyond its hyper-latents)."""
 
     def __init__(self, gaussian: GaussianConditional) -> None:
         self.gaussian = gaussian
         self.segments: list = []
         self.estimated_bits = 0.0
+        self.symbol_counts: dict[str, list[int]] = {}
 
     def z(self, name: str, z: torch.Tensor | None, shape: tuple[int, ...], eb: EntropyBottleneck) -> torch.Tensor:
         medians = eb.medians.view(1, -1, 1, 1)
@@ -376,6 +381,9 @@ class EncodeCoder:
     def y(self, name: str, y: torch.Tensor | None, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         sym = to_symbols(y.to(mu.dtype), mu)
         y_hat = dequantize(sym, mu, mu.dtype)
+        counts = self.symbol_counts.setdefault(name, [0, 0])
+        counts[0] += int((sym != 0).sum())
+        counts[1] += sym.numel()
         self.segments += indexed_segments(sym.numpy(), self.gaussian.scale_table.index(sigma), self.gaussian.tables)
         self.estimated_bits -= float(torch.log2(self.gaussian.likelihood(y_hat, sigma, mu)).sum())
         return y_hat
