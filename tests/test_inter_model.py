@@ -290,3 +290,19 @@ def test_the_cascade_can_start_from_a_frozen_intra_models_reconstruction(tmp_pat
     assert torch.allclose(task.i_picture(x0, torch.tensor([1, 1]), stage), expected)
     out = task.loss(task.build_model(TINY.to_json()), batch, stage, torch.tensor([100.0]))
     assert torch.isfinite(out["loss"]) and out["loss"].requires_grad
+
+
+def test_decoder_noise_lets_latents_below_the_rounding_step_reach_the_decoder() -> None:
+    """Straight-through rounding zeroes a latent smaller than 1/2 around its mean (what the decoder sees); the
+    training option decoder_quantization=noise passes it with noise; evaluation always rounds."""
+    from mvcodec.entropy import GaussianConditional
+    from mvcodec.models.inter import TrainCoder
+
+    g = GaussianConditional()
+    y = torch.full((1, 4, 2, 2), 0.2)
+    mu, sigma = torch.zeros_like(y), torch.ones_like(y)
+    assert torch.equal(TrainCoder(g, True).y("y", y, mu, sigma), torch.zeros_like(y))
+    torch.manual_seed(0)
+    noisy = TrainCoder(g, True, "noise").y("y", y, mu, sigma)
+    assert noisy.abs().sum() > 0 and (noisy - y).abs().max() <= 0.5
+    assert torch.equal(TrainCoder(g, False, "noise").y("y", y, mu, sigma), torch.zeros_like(y))

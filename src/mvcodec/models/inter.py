@@ -133,6 +133,9 @@ class InterModel(nn.Module):
         self.mv_entropy_bottleneck = EntropyBottleneck(cfg.mv_Z)
         self.entropy_bottleneck = EntropyBottleneck(cfg.Z)
         self.gaussian = GaussianConditional()
+        # Training only: the decoder side sees y + U(-1/2, 1/2) instead of round(y) (straight-through), so a
+        # latent that starts below the rounding step still reaches the decoder (set per stage by the task).
+        self.decoder_noise = False
 
     # ------------------------------------------------------------------------------------------ the one path
     def _code(self, x: torch.Tensor | None, refs: list[DecodedPicture], quality: torch.Tensor, coder: LatentCoder,
@@ -231,7 +234,7 @@ class InterModel(nn.Module):
         for what the decoder sees; eval mode: rounding.  ``side``: see :meth:`_code`."""
         quality = self._check_quality(quality, x.shape[0])
         _check_padded(x)
-        coder = TrainCoder(self.gaussian, self.training)
+        coder = TrainCoder(self.gaussian, self.training, "noise" if self.decoder_noise else "ste")
         out = self._code(x, refs, quality, coder, motion_only, side)
         lik = coder.likelihoods
         bits = {k: -torch.log2(v).flatten(1).sum(1) for k, v in lik.items()}
@@ -343,10 +346,12 @@ class LatentCoder(Protocol):
 
 
 class TrainCoder:
-    """Training / evaluation: noise (or rounding) for the likelihoods, straight-through rounding for the decoder."""
+    """Training / evaluation: noise (or rounding) for the likelihoods; for the decoder, straight-through rounding
+    (``decoder="ste"``) or noise (``"noise"``: the latent's value reaches the decoder even while it is smaller than
+    the rounding step, which otherwise zeroes it); rounding in eval mode."""
 
-    def __init__(self, gaussian: GaussianConditional, training: bool) -> None:
-        self.gaussian, self.training = gaussian, training
+    def __init__(self, gaussian: GaussianConditional, training: bool, decoder: str = "ste") -> None:
+        self.gaussian, self.training, self.decoder = gaussian, training, decoder
         self.likelihoods: dict[str, torch.Tensor] = {}
 
     def z(self, name: str, z: torch.Tensor | None, shape: tuple[int, ...], eb: EntropyBottleneck) -> torch.Tensor:
@@ -356,7 +361,7 @@ class TrainCoder:
     def y(self, name: str, y: torch.Tensor | None, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         mode = "noise" if self.training else "round"
         self.likelihoods[name] = self.gaussian.likelihood(quantize(y, mode, mu), sigma, mu)
-        return quantize(y, "ste" if self.training else "round", mu)
+        return quantize(y, self.decoder if self.training else "round", mu)
 
 
 class EncodeCoder:

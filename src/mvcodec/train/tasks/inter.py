@@ -60,6 +60,14 @@ def sequences(batch: dict[str, torch.Tensor], frames: int, lmbda: torch.Tensor) 
     return clips[:, :, :frames].flatten(0, 1), quality, lmbda, flow
 
 
+def _decoder_noise(stage: Stage) -> bool:
+    """Stage option ``decoder_quantization``: "ste" (default: the decoder sees round(y)) or "noise"."""
+    mode = stage.options.get("decoder_quantization", "ste")
+    if mode not in ("ste", "noise"):
+        raise InputError(f"stage {stage.name}: decoder_quantization is ste or noise, not {mode!r}")
+    return mode == "noise"
+
+
 def backward_flow(forward: torch.Tensor) -> torch.Tensor:
     """Approximate backward flow t -> t-1 ``(S, 2, H, W)`` from the forward flow t-1 -> t: ``-f(p - f(p))``."""
     return -warp(forward, -forward)
@@ -101,6 +109,7 @@ class InterTask:
         if kind == "flow":
             return self._flow_loss(model, x, flow)
         i_frame = self.i_picture(x[:, 0], quality, stage)
+        model.decoder_noise = _decoder_noise(stage)
         outs = model.forward_sequence(x, i_frame, quality, motion_only=kind == "motion")
         key, bits = ("prediction", "bits_motion") if kind == "motion" else ("x_hat", "bits")
         terms = [rd_loss(o[key], x[:, t + 1], o[bits], lmbda, stage.distortion) for t, o in enumerate(outs)]
