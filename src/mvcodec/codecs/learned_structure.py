@@ -10,7 +10,7 @@ I, P or B, the order they are coded in, the decoded pictures each may reference,
            I at s;  anchors s+B, s+2B, ... and the period's last frame: P pictures referencing the previous
            anchors (a chain one GOP apart, as in ld);  between anchors a < b the frame m = (a+b)//2 is a B picture
            with the candidates (a, b), then (a, m) and (m, b), depth first.
-           coding order, B = 8, period 32:  0 8 4 2 1 3 6 5 7 16 12 10 9 11 14 13 15 24 20 ... 31 28 26 ...
+           coding order, B = 8, period 32:  0 8 4 2 1 3 6 5 7 16 12 10 9 11 14 13 15 24 20 ... 31 27 25 ...
     intra  every picture I (intra period 1)
 
 B pictures on the P model: the backbone has no bidirectional model (Uni-LVC, a later issue, brings one), so a B
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
+import torch
 
 from mvcodec.codecs.base import DecodedFrame, Skipped
 from mvcodec.errors import BitstreamError, InputError
@@ -106,12 +107,11 @@ def periods(frames: range, gop: int, total: int) -> Iterator[tuple[int, int]]:
         yield s, min(s + gop, total)
 
 
-def rd_cost(x: np.ndarray | object, x_hat: object, bits: float, quality: int) -> float:
-    """``lambda_q * MSE + bits per pixel`` of a reconstruction: ``x``, ``x_hat`` (1, 3, H, W) tensors in [0, 1]."""
+def rd_cost(x: torch.Tensor, x_hat: torch.Tensor, bits: float, quality: int) -> float:
+    """``lambda_q * MSE + bits per pixel`` of a reconstruction: ``x``, ``x_hat`` (1, 3, H, W) in [0, 1]."""
     lam = TRAINING_LAMBDAS[min(quality, len(TRAINING_LAMBDAS) - 1)]
-    mse = float(((x_hat - x) ** 2).mean())  # type: ignore[operator]
-    pixels = x.shape[-1] * x.shape[-2]  # type: ignore[union-attr]
-    return lam * mse + bits / pixels
+    mse = float(((x_hat.double() - x.double()) ** 2).mean())
+    return lam * mse + bits / (x.shape[-1] * x.shape[-2])
 
 
 # ---------------------------------------------------------------------------------------------- the decoder's side
