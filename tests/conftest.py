@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mvcodec.bitstream import MvcReader
 from mvcodec.io import MultiViewClip, write_png_folder
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -45,3 +46,14 @@ def shared_clip(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real clip {name} not available ({SHARED_DATA} absent)")
     return path
+
+
+def damage_packet(src: Path, dst: Path, view: int, frame: int, flip: int = 0x40) -> Path:
+    """Copy ``src`` to ``dst`` with one byte in the middle of the payload of packet (view, first frame ``frame``)
+    XORed with ``flip``: that packet's CRC fails, every other packet is intact.  Returns ``dst``."""
+    data = bytearray(src.read_bytes())
+    with MvcReader(src) as reader:
+        (entry,) = [e for e in reader.entries if e.view == view and e.first_frame == frame]
+    data[entry.offset + 8 + entry.length // 2] ^= flip
+    dst.write_bytes(bytes(data))
+    return dst

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_clip
+from conftest import damage_packet, synthetic_clip
 
 from mvcodec.api import encode_file
 from mvcodec.bitstream import MvcReader
@@ -108,12 +108,7 @@ def test_frame_t_reads_its_intra_picture_and_p_pictures_up_to_t(coded, weights_f
 def test_a_damaged_packet_skips_the_rest_of_its_intra_period(coded, weights_file: Path, tmp_path: Path,
                                                              damaged: int, lost: tuple) -> None:
     path, _, _ = coded
-    with MvcReader(path) as reader:
-        entry = reader.select(view=0, frames=range(damaged, damaged + 1))[0]
-    data = bytearray(path.read_bytes())
-    data[entry.offset + 8 + entry.length // 2] ^= 0xFF
-    bad = tmp_path / "bad.mvc"
-    bad.write_bytes(bytes(data))
+    bad = damage_packet(path, tmp_path / "bad.mvc", view=0, frame=damaged, flip=0xFF)
     with pytest.raises(BitstreamError):
         decode_all(bad, weights_file)
     out, _ = decode_all(bad, weights_file, skip=True)
@@ -278,12 +273,7 @@ def test_a_damaged_b_picture_costs_the_pictures_that_reference_it(coded_ra, weig
                                                                   tmp_path: Path) -> None:
     """B 2 (from 0) is referenced by B 3 (from 2) only: frames 2:4 are skipped, everything else decodes."""
     path, _ = coded_ra["past"]
-    data = bytearray(path.read_bytes())
-    with MvcReader(path) as reader:
-        entry = reader.select(view=0, frames=range(2, 3))[0]
-    data[entry.offset + 8 + entry.length // 2] ^= 0xFF
-    bad = tmp_path / "bad.mvc"
-    bad.write_bytes(bytes(data))
+    bad = damage_packet(path, tmp_path / "bad.mvc", view=0, frame=2, flip=0xFF)
     out, _ = decode_all(bad, weights_file, skip=True)
     skipped = [d for d in out if isinstance(d, Skipped)]
     assert [(s.view, s.frames) for s in skipped] == [(0, range(2, 4))]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_clip
+from conftest import damage_packet, synthetic_clip
 
 import mvcodec.codecs.learned_intra as learned_intra
 from mvcodec.api import decode_file, encode_file, measure_file, open_decoder
@@ -98,12 +98,7 @@ def test_estimated_and_real_bits(encoded):
 
 def damage(path: Path, view: int, frame: int, out: Path) -> Path:
     """A copy of ``path`` with one byte of packet (view, frame) flipped."""
-    data = bytearray(path.read_bytes())
-    with MvcReader(path) as reader:
-        entry = reader.select(view=view, frames=range(frame, frame + 1))[0]
-    data[entry.offset + 8 + entry.length // 2] ^= 0x10
-    out.write_bytes(bytes(data))
-    return out
+    return damage_packet(path, out, view, frame, flip=0x10)
 
 
 def test_damaged_packet(encoded, decoder_weights, tmp_path):

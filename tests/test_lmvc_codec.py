@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import synthetic_clip
+from conftest import damage_packet, synthetic_clip
 from test_inter_codec import TINY_INTER, write_weights
 from test_multiview_model import perturb
 
@@ -118,12 +118,7 @@ def test_a_frame_reads_only_its_dependency_set(coded, weights, view: int, frames
 
 def test_a_damaged_dependent_packet_costs_only_its_view(coded, weights, tmp_path) -> None:
     path, _, _ = coded
-    data = bytearray(path.read_bytes())
-    with MvcReader(path) as reader:
-        entry = reader.select(view=1, frames=range(1, 2))[0]
-    data[entry.offset + 8 + entry.length // 2] ^= 0xFF
-    broken = tmp_path / "broken.mvc"
-    broken.write_bytes(bytes(data))
+    broken = damage_packet(path, tmp_path / "broken.mvc", view=1, frame=1, flip=0xFF)
     with pytest.raises(BitstreamError):
         list(decode_file(broken, codec=codec(weights)))
     out = list(decode_file(broken, codec=codec(weights), skip_damaged=True))

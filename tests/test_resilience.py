@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import synthetic_clip
+from conftest import damage_packet, synthetic_clip
 from PIL import Image
 from test_fuzz import ParsedMvc, check_input, make_seed
 
@@ -48,11 +48,7 @@ def inr_file(tmp_path_factory) -> Path:
 
 def corrupt_packet(src: Path, dst: Path, view: int, first_frame: int) -> None:
     """Copy ``src`` to ``dst`` with one payload byte of packet (view, first_frame) flipped: its CRC fails."""
-    data = bytearray(src.read_bytes())
-    with MvcReader(src) as r:
-        (e,) = [e for e in r.entries if e.view == view and e.first_frame == first_frame]
-    data[e.offset + 8 + e.length // 2] ^= 0x40
-    dst.write_bytes(bytes(data))
+    damage_packet(src, dst, view, first_frame)
 
 
 def test_damaged_packet_names_view_and_frames(x264_file: Path, tmp_path: Path, capsys) -> None:
