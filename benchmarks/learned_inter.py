@@ -136,12 +136,12 @@ def speed(args: argparse.Namespace) -> int:
     torch.set_num_threads(2)
     source = _source(args, [0] if args.codec == "mlvc" else None)
     codec = get_codec(args.codec, **_options(args))
+    structure = args.structures.split(",")[0]
     enc_times, dec_times = [], []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "speed.mvc"
         for _ in range(args.repeats):
             start = time.perf_counter()
-            structure = args.structures.split(",")[0]
             encode_file(source, codec, EncodeSettings(quality=args.quality, structure=structure, gop=32), path)
             enc_times.append(time.perf_counter() - start)
             start = time.perf_counter()
@@ -150,7 +150,7 @@ def speed(args: argparse.Namespace) -> int:
     info = source.info
     what = "view 0" if info.views == 1 else f"{info.views} views"
     print(f"| {args.codec} | {Path(args.clip).name} | {info.width}x{info.height} | {info.frames} frames of {what} "
-          f"({args.structures.split(',')[0]}) | q{args.quality} | "
+          f"({structure}) | q{args.quality} | "
           f"{info.frames / statistics.median(enc_times):.2f} frames/s per view | "
           f"{n / info.views / statistics.median(dec_times):.2f} frames/s per view | "
           f"(median of {args.repeats}; 2 threads) |")
