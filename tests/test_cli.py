@@ -298,3 +298,13 @@ def test_bad_learned_codec_options_are_one_line(capsys, tmp_path, png_clip, opti
     status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(out), "--codec", "mv-mginr", "-O", option)
     assert_one_line_error(status, err, pattern)
     assert not out.exists() and not list(tmp_path.glob(".*partial"))
+
+
+@pytest.mark.parametrize("codec, option, pattern", [("mlvc", "ra_gop=6", "ra_gop must be one of"),
+                                                    ("mlvc", "b_reference=both", "b_reference must be one of"),
+                                                    ("lmvc", "ra_gop=x", "ra_gop must be one of")])
+def test_bad_coding_structure_options_are_one_line(capsys, tmp_path, png_clip, codec, option, pattern):
+    out = tmp_path / "x.mvc"
+    status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(out), "--codec", codec, "-O", option)
+    assert_one_line_error(status, err, pattern)
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))
