@@ -4,7 +4,11 @@ PSNR-RGB decoded from it, per rung.  A share of 0 means the P pictures carry onl
 collapse of BENCHMARKS.md).  Prints markdown.
 
     .venv/bin/python benchmarks/latent_usage.py CLIP --weights A.safetensors,B.safetensors [--frames 8]
-                     [--crop 320x192] [--rungs 2,5] [--threads 1]
+                     [--crop 320x192] [--rungs 2,5] [--threads 1] [--gradients [--decoder-noise]]
+
+``--gradients``: instead, one training-mode step of each P model on frames 0 -> 1 of view 0 (its own loss,
+lambda_q * MSE + bpp, seed 0) and the gradient norm that reaches each of its networks: a contextual encoder
+that receives next to nothing while the decoder receives a lot is a decoder ignoring its latent.
 
 Weights: mlvc files (``python -m mvcodec.zoo.ship RUN ID --intra mvc-intra-v1`` with ``zoo_dir``), or shipped
 ids ("mlvc-v1").  View 0 only, low delay, intra period 32.
@@ -22,9 +26,12 @@ import torch
 from mvcodec.api import encode_file, measure_file
 from mvcodec.codecs import EncodeSettings
 from mvcodec.codecs.learned_inter import MlvcCodec
+from mvcodec.codecs.learned_structure import TRAINING_LAMBDAS
+from mvcodec.codecs.learned_weights import to_tensor
 from mvcodec.io import open_clip
 from mvcodec.io.clip import SubsetSource
 from mvcodec.io.manifest import CropSource
+from mvcodec.models.dpb import DecodedPicture
 
 
 def main() -> int:
@@ -35,11 +42,15 @@ def main() -> int:
     p.add_argument("--crop", default="320x192")
     p.add_argument("--rungs", default="2,5")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--gradients", action="store_true", help="gradient norms of one training step instead")
+    p.add_argument("--decoder-noise", action="store_true", help="--gradients: decoder_quantization noise")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     clip = open_clip(args.clip)
     source = CropSource.centre(SubsetSource(clip, [0], 0, args.frames), args.crop)
     info = source.info
+    if args.gradients:
+        return gradients(args, source)
     print(f"{Path(args.clip).name} view 0, centre {info.width}x{info.height}, {info.frames} frames, low delay\n")
     print("| weights | rung | non-zero y | non-zero y_mv | bpp | P-picture bits (mean) | PSNR-RGB |\n"
           "|---|---|---|---|---|---|---|")
@@ -55,6 +66,35 @@ def main() -> int:
                 p_bits = result.extra["real_bits_inter"] / max(1, info.frames - 1)
                 print(f"| {weights} | {rung} | {share.get('y', 0):.4%} | {share.get('y_mv', 0):.4%} | "
                       f"{result.bpp:.4f} | {p_bits:,.0f} | {m.psnr_rgb:.2f} |")
+    return 0
+
+
+NETS = ("ctx_enc", "ctx_dec", "h_a", "h_s", "prior_fusion", "to_rgb", "motion", "context")
+
+
+def gradients(args: argparse.Namespace, source: CropSource) -> int:
+    x0, x1 = (to_tensor(f) for f in source.read_frames(0, 0, 2))
+    print(f"{Path(args.clip).name} view 0 frames 0 -> 1, centre {source.info.width}x{source.info.height}, one "
+          f"training-mode step{' with decoder noise' if args.decoder_noise else ''}, seed 0\n")
+    print("| weights | rung | MSE | " + " | ".join(f"grad {n}" for n in NETS) + " |\n|" + "---|" * (3 + len(NETS)))
+    for weights in args.weights.split(","):
+        options = {"weights_file": weights} if weights.endswith(".safetensors") else {"weights": weights}
+        codec = MlvcCodec(**options)
+        _, inter = codec.weights().models()  # a fresh copy: the codec's cached models stay in eval mode
+        inter.train()
+        inter.decoder_noise = args.decoder_noise
+        for rung in (int(r) for r in args.rungs.split(",")):
+            torch.manual_seed(0)
+            inter.zero_grad()
+            out = inter(x1, [DecodedPicture(x0.clone())], torch.tensor([rung]))
+            mse = ((out["x_hat"] - x1) ** 2).mean()
+            loss = TRAINING_LAMBDAS[rung] * mse + out["bits"].sum() / x1[0, 0].numel()
+            loss.backward()
+            norms = []
+            for net in NETS:
+                grads = [q.grad.norm() for n, q in inter.named_parameters() if n.startswith(net) and q.grad is not None]
+                norms.append(f"{float(torch.stack(grads).norm()):.4g}" if grads else "-")
+            print(f"| {weights} | {rung} | {float(mse.detach()):.5f} | " + " | ".join(norms) + " |")
     return 0
 
 
