@@ -9,6 +9,7 @@ speed at 640x360.  Prints the markdown for BENCHMARKS.md.
                                                        [--structures ld,ra] [--weights-file F] [--part NAME]
                                                        [--no-anchor] [--threads N]
                                                        [--codec lmvc [--base-weights-file F] [--simulcast]]
+                                                       [--codec mv-mginr --rungs 1,2,3 --preset fast]
     .venv/bin/python benchmarks/learned_inter.py merge CLIP [--crop WxH] --parts q0,q2,1ref-q0=-1ref,...
     .venv/bin/python benchmarks/learned_inter.py table CLIP [--crop WxH]
     .venv/bin/python benchmarks/learned_inter.py speed CLIP [--frames 8] [--crop 640x360] [--quality 3]
@@ -21,6 +22,8 @@ frame on a CPU).  With ``--part NAME`` it writes ``..._inter_rd_NAME`` so rungs 
 ablation model given with ``--weights-file``).  ``table`` prints the points with the bits accounting (payload
 against the -log2 p estimate, I and P pictures apart), the BD-rate against x265 and the ablation's BD-rate.
 ``speed`` codes view 0 of the centre ``--crop`` in low delay (one I picture, then P pictures) with 2 threads.
+``--codec mv-mginr`` (with ``--part``, ``--no-anchor``) fits the INR codec on the same crop, so ``merge`` can put
+it beside lmvc: ``table`` then gives lmvc's BD-rate against it.
 """
 
 from __future__ import annotations
@@ -48,12 +51,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _folder(args: argparse.Namespace, part: str | None = None) -> Path:
     crop = f"_{args.crop}" if args.crop else ""
-    kind = "inter" if args.codec == "mlvc" else "multiview"
+    kind = "inter" if args.codec == "mlvc" else "multiview"  # lmvc, and mv-mginr measured beside it
     return Path(args.out) / (f"{Path(args.clip).name}{crop}_{kind}_rd" + (f"_{part}" if part else ""))
 
 
 def _options(args: argparse.Namespace) -> dict[str, str]:
     options = {"weights_file": args.weights_file} if args.weights_file else {}
+    if args.codec == "mv-mginr":
+        return {"preset": args.preset}
     if args.base_weights_file:
         options["base_weights_file"] = args.base_weights_file
     return options
@@ -107,8 +112,8 @@ def table(args: argparse.Namespace) -> int:
         print(f"| {p.series} | {p.quality:g} | {p.bytes:,} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.ms_ssim:.4f} | "
               f"{p.encode_seconds:.0f} | {p.decode_seconds:.0f} | {payload:,} | {est:,.0f} | {payload / est:.4f} | "
               f"{8 * p.bytes / est:.4f} | {1 - intra / payload:.1%} |")
-    print("\n| x265 series | QP | bytes | bpp | PSNR-RGB | MS-SSIM |\n|---|---|---|---|---|---|")
-    for p in sorted((p for p in points if p.codec == "x265"), key=lambda p: (p.series, p.bpp)):
+    print("\n| anchor series | QP / rung | bytes | bpp | PSNR-RGB | MS-SSIM |\n|---|---|---|---|---|---|")
+    for p in sorted((p for p in points if not p.codec.startswith(("mlvc", "lmvc"))), key=lambda p: (p.series, p.bpp)):
         print(f"| {p.series} | {p.quality:g} | {p.bytes:,} | {p.bpp:.4f} | {p.psnr_rgb:.2f} | {p.ms_ssim:.4f} |")
     print()
     print((folder / "bd_rate.md").read_text())
@@ -117,6 +122,8 @@ def table(args: argparse.Namespace) -> int:
     for structure in ("ld", "ra"):
         if f"lmvc/{structure}" in series and f"mlvc/{structure}" in series:
             rows.append((f"lmvc/{structure}", f"mlvc/{structure}"))   # inter-view gain: the backbone on each view
+        if f"lmvc/{structure}" in series and f"mv-mginr/{structure}" in series:
+            rows.append((f"lmvc/{structure}", f"mv-mginr/{structure}"))  # the learned predictive vs the INR codec
         for codec in ("mlvc", "lmvc"):  # variants (ablations, "CODEC-NAME/structure"): the full model as the test
             base = f"{codec}/{structure}"
             rows += [(base, name) for name in series
@@ -164,7 +171,8 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=32)
     p.add_argument("--crop", help="code the centre WxH rectangle of each frame, e.g. 640x360")
     p.add_argument("--rungs", default="0,2,4", help="rd: mlvc quality rungs")
-    p.add_argument("--codec", choices=("mlvc", "lmvc"), default="mlvc")
+    p.add_argument("--codec", choices=("mlvc", "lmvc", "mv-mginr"), default="mlvc")
+    p.add_argument("--preset", default="fast", help="--codec mv-mginr: its fitting preset")
     p.add_argument("--weights-file", help="weights file of --codec instead of its shipped weights")
     p.add_argument("--base-weights-file", help="lmvc: the mlvc weights it extends (when not shipped)")
     p.add_argument("--simulcast", action="store_true", help="rd with --codec lmvc: mlvc at the same rungs too")

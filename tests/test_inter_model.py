@@ -219,15 +219,51 @@ def test_task_is_registered_and_its_default_schedule_is_data() -> None:
     from mvcodec.train.task import get_task
     task = get_task("inter")
     stages = task.default_stages()
-    assert [s.options["loss"] for s in stages] == ["flow", "motion", "rd", "rd"]
+    assert [s.options["loss"] for s in stages] == ["flow", "motion", "reconstruction", "context", "rd", "rd"]
     assert stages[0].trainable == ("flow.",) and stages[-1].frames > 2
     model = task.build_model(TINY.to_json())
     names = [n for n, _ in model.named_parameters()]
-    for prefix in stages[1].trainable:  # every prefix of the motion stage names parameters
-        assert any(n.startswith(prefix) for n in names), prefix
+    for stage in stages[1:4]:  # every prefix of the motion and frame stages names parameters
+        for prefix in stage.trainable:
+            assert any(n.startswith(prefix) for n in names), prefix
+    motion, frame = set(stages[1].trainable), set(stages[2].trainable)
+    assert not motion & frame and stages[2].trainable == stages[3].trainable
+    # the frame stages and the motion stage together train every parameter of the model
+    assert all(any(n == p.rstrip(".") or n.startswith(p) for p in motion | frame) for n in names)
 
 
-@pytest.mark.parametrize("loss, frames", [("flow", 2), ("motion", 3), ("rd", 2), ("rd", 3)])
+def test_the_default_schedule_also_trains_the_m_lvc_ablation() -> None:
+    """A trainable prefix that names a module the ablation switched off is not a typo (engine.check_trainable)."""
+    from mvcodec.train.engine import check_trainable
+    from mvcodec.train.task import Stage, get_task
+    task = get_task("inter")
+    check_trainable(task.build_model(ABLATION.to_json()), tuple(task.default_stages()))
+    with pytest.raises(InputError, match="names no parameter"):
+        check_trainable(task.build_model(ABLATION.to_json()), (Stage(name="s", steps=1, trainable=("ctx_dek.",)),))
+
+
+def test_reconstruction_charges_no_rate_and_context_only_the_frame_rate() -> None:
+    """DCVC-TCM's reconstruction stage (lambda * D alone) and context stage (+ the frame latent's rate): the loss
+    is what each charges, the logged bpp is always the whole picture's estimate."""
+    from mvcodec.train.task import Stage, get_task
+    task = get_task("inter")
+    lmbda = torch.tensor([400.0])
+    results = {}
+    for loss in ("reconstruction", "context", "rd"):
+        torch.manual_seed(0)
+        model = task.build_model(TINY.to_json())
+        torch.manual_seed(1)  # the same noise in every loss
+        results[loss] = task.loss(model, hand_batch(frames=2), Stage(name=loss, steps=1, frames=2,
+                                                                     options={"loss": loss}), lmbda)
+    mse, bpp, motion = (float(results["rd"][k]) for k in ("mse", "bpp", "bpp_motion"))
+    for loss, charged in (("reconstruction", 0.0), ("context", bpp - motion), ("rd", bpp)):
+        out = results[loss]
+        assert float(out["bpp"]) == pytest.approx(bpp) and float(out["mse"]) == pytest.approx(mse)
+        assert float(out["loss"].detach()) == pytest.approx(400.0 * mse + charged, rel=1e-5), loss
+
+
+@pytest.mark.parametrize("loss, frames", [("flow", 2), ("motion", 3), ("reconstruction", 2), ("context", 2),
+                                          ("rd", 2), ("rd", 3)])
 def test_task_losses_train(loss: str, frames: int) -> None:
     from mvcodec.train.task import Stage, get_task
     task = get_task("inter")
@@ -306,3 +342,26 @@ def test_decoder_noise_lets_latents_below_the_rounding_step_reach_the_decoder() 
     noisy = TrainCoder(g, True, "noise").y("y", y, mu, sigma)
     assert noisy.abs().sum() > 0 and (noisy - y).abs().max() <= 0.5
     assert torch.equal(TrainCoder(g, False, "noise").y("y", y, mu, sigma), torch.zeros_like(y))
+
+
+def test_configs_write_out_the_default_schedule_and_the_fix_starts_from_mlvc_v1() -> None:
+    """configs/inter.yaml is the task's default schedule written out (names, losses, trainable, frames); the
+    collapse fix (configs/inter-rate-collapse-fix.yaml) takes the P model of the shipped mlvc-v1 (every tensor
+    fits the model of its config) and re-runs the frame stages."""
+    from pathlib import Path
+
+    from mvcodec.train.checkpoint import initial_weights
+    from mvcodec.train.config import load_config
+    from mvcodec.train.task import get_task
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    task = get_task("inter")
+    written = load_config(configs / "inter.yaml").stages
+    default = task.default_stages()
+    assert [(s.name, s.trainable, s.frames, s.options.get("loss"), s.options.get("decoder_quantization"))
+            for s in written] == [(s.name, s.trainable, s.frames, s.options.get("loss"),
+                                   s.options.get("decoder_quantization")) for s in default]
+    fix = load_config(configs / "inter-rate-collapse-fix.yaml")
+    assert [s.options["loss"] for s in fix.stages] == ["reconstruction", "context", "rd"]
+    model = task.build_model(dict(fix.model))
+    digest, count = initial_weights(model, fix.init, fix.init_prefix, fix.init_exclude)
+    assert count == len(model.state_dict()) and len(digest) == 64

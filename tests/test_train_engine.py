@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -416,3 +416,39 @@ def test_precision_is_checked(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="precision"):
         toy_config(tmp_path / "run", precision="fp16")
     assert toy_config(tmp_path / "run").precision == "fp32"
+
+
+def test_a_run_can_start_from_another_runs_weights(tmp_path: Path) -> None:
+    """``init``: the model starts from a weights file (here the first run's first stage) instead of its random
+    initialisation; final.json records the file and its hash; a file that does not fit is a one-line error."""
+    train(toy_config(tmp_path / "first"))
+    stage_file = tmp_path / "first" / "stages" / "00-transforms.safetensors"
+    cfg = toy_config(tmp_path / "second", init=str(stage_file), stages=[{"name": "p", "steps": 1,
+                                                                         "trainable": ["entropy_bottleneck."]}])
+    train(cfg, dump_state=tmp_path / "dump")
+    start, source = weights(tmp_path / "dump" / "rank0-start.safetensors"), weights(stage_file)
+    assert all(torch.equal(start[k], v) for k, v in source.items())
+    final = weights(tmp_path / "second" / "final.safetensors")
+    assert torch.equal(final["g_a.0.weight"], source["g_a.0.weight"])  # frozen in the stage: kept as loaded
+    info = json.loads((tmp_path / "second" / "final.json").read_text())
+    assert info["init"] == {"weights": str(stage_file), "prefix": "", "exclude": [], "sha256": sha256_file(stage_file)}
+    for name, tensors in (("missing.safetensors", None), ("alien.safetensors", {"nope": torch.zeros(1)}),
+                          ("shape.safetensors", {"g_a.0.weight": torch.zeros(1)})):
+        path = tmp_path / name
+        if tensors is not None:
+            save_file(tensors, str(path))
+        with pytest.raises(InputError, match="init: ") as err:
+            train(toy_config(tmp_path / f"run-{name}", init=str(path)))
+        assert "\n" not in str(err.value) and not (tmp_path / f"run-{name}").exists()
+    save_file({f"toy.{k}": v for k, v in source.items()}, str(tmp_path / "prefixed.safetensors"))
+    train(toy_config(tmp_path / "prefixed", init=str(tmp_path / "prefixed.safetensors"), init_prefix="toy.",
+                     stages=[{"name": "p", "steps": 1, "trainable": ["entropy_bottleneck."]}]))
+    assert torch.equal(weights(tmp_path / "prefixed" / "final.safetensors")["g_a.0.weight"], source["g_a.0.weight"])
+    train(toy_config(tmp_path / "excluded", init=str(stage_file), init_exclude=["g_a."], seed=3,
+                     stages=[{"name": "p", "steps": 1, "trainable": ["entropy_bottleneck."]}]), dump_state=tmp_path / "d2")
+    fresh = weights(tmp_path / "d2" / "rank0-start.safetensors")
+    assert not torch.equal(fresh["g_a.0.weight"], source["g_a.0.weight"]) and torch.equal(fresh["gain"], source["gain"])
+    with pytest.raises(InputError, match="no tensor under the prefix"):
+        train(toy_config(tmp_path / "bad-prefix", init=str(stage_file), init_prefix="inter."))
+    with pytest.raises(InputError, match="init: no shipped weights"):
+        train(toy_config(tmp_path / "bad-zoo", init="zoo:nope-v0"))

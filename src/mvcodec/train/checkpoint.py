@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from mvcodec.atomic import atomic_write_text, write_atomic
-from mvcodec.errors import InputError
+from mvcodec.errors import CodecError, InputError
 
 FORMAT = 1
 LATEST = "latest.json"
@@ -46,6 +46,7 @@ class TrainState:
     train_time_s: float = 0.0
     wall_time_s: float = 0.0
     commands: list[str] = field(default_factory=list)
+    init_sha256: str = ""  # of the config's ``init`` weights file, when the run started from one
 
 
 def sha256_file(path: str | Path) -> str:
@@ -114,7 +115,8 @@ def load_checkpoint(run_dir: str | Path, config_sha256: str) -> tuple[TrainState
         return None
     try:
         meta = json.loads(latest.read_text())
-        fields = {k: meta[k] for k in TrainState.__dataclass_fields__}
+        fields = {k: meta[k] for k in TrainState.__dataclass_fields__ if k != "init_sha256"}
+        fields["init_sha256"] = str(meta.get("init_sha256", ""))  # absent from checkpoints older than ``init``
         file, digest, config = meta["file"], meta["sha256"], meta["config_sha256"]
     except (ValueError, KeyError, TypeError):
         raise InputError(f"{latest}: not a checkpoint description of this version") from None
@@ -137,6 +139,50 @@ def restore_model(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise InputError(f"checkpoint does not fit the model: {' '.join(str(exc).split())[:300]}") from None
+
+
+def initial_weights(model: nn.Module, spec: str, prefix: str = "", exclude: tuple[str, ...] = ()) -> tuple[str, int]:
+    """Start ``model`` from the weights ``spec``: a file (a run's ``final.safetensors`` or stage file) or
+    ``zoo:ID`` (shipped weights, hash-checked by :func:`mvcodec.zoo.load_state`).  With ``prefix`` only the
+    file's tensors under it count, the prefix removed (``inter.`` takes the P model out of an mlvc weights file);
+    tensors under an ``exclude`` prefix (model names, dotted) are not taken: those modules start afresh.
+
+    Every tensor taken must name a parameter or buffer of the model with the same shape; the model's tensors that
+    the file lacks keep their initial values (a module added since).  Returns ``(sha256 of the file, how many
+    tensors it set)``; anything else is a one-line :class:`InputError`."""
+    if spec.startswith("zoo:"):
+        from mvcodec.zoo import load_state
+        try:
+            entry, tensors = load_state(spec[4:])
+        except CodecError as exc:
+            raise InputError(f"init: {exc}") from None
+        digest = entry.sha256
+    else:
+        p = Path(spec)
+        if not p.is_file():
+            raise InputError(f"init: {p}: no such weights file")
+        try:
+            tensors = load_file(str(p))
+        except (SafetensorError, OSError) as exc:
+            raise InputError(f"init: {p}: not a safetensors weights file ({' '.join(str(exc).split())[:200]})") \
+                from None
+        digest = sha256_file(p)
+    if prefix:
+        tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if not tensors:
+            raise InputError(f"init: {spec}: no tensor under the prefix {prefix!r}")
+    tensors = {k: v for k, v in tensors.items()
+               if not any(k == e.rstrip(".") or k.startswith(e.rstrip(".") + ".") for e in exclude)}
+    own = model.state_dict()
+    alien = sorted(set(tensors) - set(own))
+    if alien:
+        raise InputError(f"init: {spec}: tensor {prefix}{alien[0]} names nothing in the model (another model's "
+                         f"weights?)")
+    try:  # the modules' own loading (coding tables resize themselves), so only true shape mismatches fail
+        model.load_state_dict(tensors, strict=False)
+    except RuntimeError as exc:
+        raise InputError(f"init: {spec} does not fit the model: {' '.join(str(exc).split())[:300]}") from None
+    return digest, len(tensors)
 
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, names: list[str], tensors: dict[str, torch.Tensor]) -> None:

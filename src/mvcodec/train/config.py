@@ -43,7 +43,11 @@ class RunConfig:
 
     ``batch_size`` is per process: a run on N processes steps on N x batch_size items.  ``grad_clip`` 0 turns
     clipping off.  ``checkpoint_every`` counts optimizer steps over the whole run (all stages).  ``precision``
-    fp32|bf16|auto: the arithmetic of the training steps (:mod:`mvcodec.train.precision`).
+    fp32|bf16|auto: the arithmetic of the training steps (:mod:`mvcodec.train.precision`).  ``init``: weights
+    the model starts from instead of its random initialisation (a run's ``final.safetensors`` or
+    ``stages/NN-name.safetensors``, or ``zoo:ID``), the tensors under ``init_prefix`` when it is set (``inter.``
+    of an mlvc file), except those under an ``init_exclude`` prefix, which keep their random initialisation;
+    :func:`mvcodec.train.checkpoint.initial_weights`.
     """
 
     task: str
@@ -60,6 +64,9 @@ class RunConfig:
     precision: Precision = "fp32"
     log_every: int = 10
     checkpoint_every: int = 1000
+    init: str = ""
+    init_prefix: str = ""
+    init_exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         checks = [

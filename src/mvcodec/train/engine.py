@@ -48,6 +48,7 @@ from mvcodec.errors import CodecError, InputError
 from mvcodec.train import distributed
 from mvcodec.train.checkpoint import (
     TrainState,
+    initial_weights,
     load_checkpoint,
     restore_model,
     restore_optimizer,
@@ -98,11 +99,15 @@ def _under(name: str, prefix: str) -> bool:
 
 
 def check_trainable(model: nn.Module, stages: tuple[Stage, ...]) -> None:
-    """Every ``trainable`` prefix of every stage must name at least one parameter (a typo freezes nothing)."""
+    """Every ``trainable`` prefix of every stage must name at least one parameter (a typo freezes nothing), or a
+    module the model's config switched off (an attribute that is None: a schedule written for the full model
+    also trains its ablations)."""
     names = [n for n, _ in model.named_parameters()]
     for i, stage in enumerate(stages):
         for prefix in stage.trainable:
-            if not any(_under(n, prefix) for n in names):
+            head = prefix.rstrip(".").split(".")[0]
+            switched_off = head in vars(model) and getattr(model, head) is None
+            if not switched_off and not any(_under(n, prefix) for n in names):
                 raise InputError(f"stages.{i}.trainable: {prefix!r} names no parameter of the model")
 
 
@@ -214,6 +219,9 @@ class _Run:
         state, tensors = loaded if loaded is not None else (TrainState(), {})
         if tensors:
             restore_model(model, tensors)
+        elif self.cfg.init:
+            state.init_sha256, _ = initial_weights(model, self.cfg.init, self.cfg.init_prefix,
+                                                  self.cfg.init_exclude)
         state.commands = [*state.commands, self.command]
         stream = batches(task.dataset(dict(self.cfg.data), "train"), self.cfg, self.env, state.global_step)
         self._create_folder(resume)  # only once the model and the data are known to work
@@ -320,6 +328,9 @@ class _Run:
             "bytes": (self.run_dir / "final.safetensors").stat().st_size,
             "config": config_to_dict(self.cfg), "config_sha256": self.hash,
             "command": state.commands[0] if state.commands else "", "resumed_with": state.commands[1:],
+            "init": {"weights": self.cfg.init, "prefix": self.cfg.init_prefix, "exclude": list(self.cfg.init_exclude),
+                     "sha256": state.init_sha256}
+            if self.cfg.init else None,
             "steps": {s.name: s.steps for s in self.cfg.stages}, "total_steps": state.global_step,
             "images": state.images, "images_per_s": rate, "train_time_s": state.train_time_s,
             "wall_time_s": state.wall_time_s + time.perf_counter() - started,

@@ -14,13 +14,22 @@
                   has "flow") + photometric warping MSE, on the encoder's FlowNet alone
         "motion"  motion coding: lambda * MSE(ref warped by the decoded motion, x) + motion bpp, cascaded over
                   the stage's frames (the prediction is the next reference, so MV prediction sees decoded MVs)
+        "reconstruction"  lambda * D(x_hat, x) alone, no rate (DCVC-TCM's "reconstruction without rate"): the
+                  contextual decoder must learn to read the frame latent before any rate pressure exists;
+                  without this stage it builds the picture from the temporal contexts alone and the encoder
+                  collapses to all-zero latents (BENCHMARKS.md, "rate collapse")
+        "context" lambda * D(x_hat, x) + the frame latent's bpp (z, y; DCVC-TCM's "adding context rate"): the
+                  motion terms are left out, for a stage with the motion networks frozen
         "rd"      the whole codec: lambda * D(x_hat, x) + bpp per P picture, averaged over the stage's P pictures
                   with gradients across them (the cascaded loss; frames = 2 is a single P picture)
+    Every loss but "flow" is cascaded the same way over the stage's frames; the logged "bpp" is always the
+    whole picture's estimate, whatever enters the loss.
     finalize: InterModel.update()  (integer tables of both factorized priors)
 
 Default schedule (data, :meth:`InterTask.default_stages`): the staged training of DCVC-TCM and M-LVC (digests
-dcvc_b_tcm.md "Loss and training schedule", mlvc.md "step-by-step"): flow warm-start, motion coding, the whole
-codec on one P picture, then the cascade over 4 P pictures (1, 2, 3, 3 references).
+dcvc_b_tcm.md "Loss and training schedule", mlvc.md "step-by-step"): flow warm-start, motion coding,
+reconstruction without rate and then with the frame rate (motion frozen), the whole codec on one P picture, then
+the cascade over 4 P pictures (1, 2, 3, 3 references).
 """
 
 from __future__ import annotations
@@ -39,7 +48,12 @@ from mvcodec.train.task import Stage, register_task
 
 MOTION_PARAMS = ("flow.", "motion.", "mv_predictor.", "mv_refiner.", "mv_gain", "mv_inv_gain",
                  "mv_entropy_bottleneck.")
-LOSSES = ("flow", "motion", "rd")
+FRAME_PARAMS = ("context.", "ctx_enc.", "ctx_dec.", "h_a.", "h_s.", "temporal_prior.", "prior_fusion.", "refiner.",
+                "to_rgb.", "gain", "inv_gain", "entropy_bottleneck.")
+"""What the "reconstruction" and "context" stages train: everything after the motion (MOTION_PARAMS frozen)."""
+LOSSES = ("flow", "motion", "reconstruction", "context", "rd")
+RATE = {"motion": "bits_motion", "reconstruction": None, "context": "bits_frame", "rd": "bits"}
+"""Which estimated bits each loss charges (None: no rate term)."""
 
 
 def sequences(batch: dict[str, torch.Tensor], frames: int, lmbda: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -68,6 +82,17 @@ def _decoder_noise(stage: Stage) -> bool:
     return mode == "noise"
 
 
+def charged_bits(out: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
+    """The estimated bits ``(S,)`` that the loss ``kind`` charges for one P picture's :meth:`InterModel.forward`
+    output (:data:`RATE`; zeros for "reconstruction")."""
+    name = RATE[kind]
+    if name is None:
+        return torch.zeros_like(out["bits"])
+    if name == "bits_frame":
+        return out["bits"] - out["bits_motion"]
+    return out[name]
+
+
 def backward_flow(forward: torch.Tensor) -> torch.Tensor:
     """Approximate backward flow t -> t-1 ``(S, 2, H, W)`` from the forward flow t-1 -> t: ``-f(p - f(p))``."""
     return -warp(forward, -forward)
@@ -94,6 +119,10 @@ class InterTask:
             Stage(name="flow", steps=20_000, lr=1e-4, trainable=("flow.",), frames=2, options={"loss": "flow"}),
             Stage(name="motion", steps=40_000, lr=1e-4, trainable=MOTION_PARAMS, frames=4,
                   options={"loss": "motion"}),
+            Stage(name="reconstruction", steps=20_000, lr=1e-4, trainable=FRAME_PARAMS, frames=2,
+                  options={"loss": "reconstruction", "decoder_quantization": "noise"}),
+            Stage(name="context", steps=20_000, lr=1e-4, trainable=FRAME_PARAMS, frames=2,
+                  options={"loss": "context"}),
             Stage(name="single-p", steps=80_000, lr=1e-4, frames=2, options={"loss": "rd"}),
             Stage(name="cascade", steps=40_000, lr=5e-5, frames=5, options={"loss": "rd"}),
         ]
@@ -111,9 +140,11 @@ class InterTask:
         i_frame = self.i_picture(x[:, 0], quality, stage)
         model.decoder_noise = _decoder_noise(stage)
         outs = model.forward_sequence(x, i_frame, quality, motion_only=kind == "motion")
-        key, bits = ("prediction", "bits_motion") if kind == "motion" else ("x_hat", "bits")
-        terms = [rd_loss(o[key], x[:, t + 1], o[bits], lmbda, stage.distortion) for t, o in enumerate(outs)]
+        key = "prediction" if kind == "motion" else "x_hat"
+        terms = [rd_loss(o[key], x[:, t + 1], charged_bits(o, kind), lmbda, stage.distortion)
+                 for t, o in enumerate(outs)]
         out = average_terms(terms)
+        out["bpp"] = torch.stack([o["bits"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
         out["bpp_motion"] = torch.stack([o["bits_motion"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
         out["images"] = torch.tensor(float(x.shape[0] * len(outs)))
         return out
