@@ -82,7 +82,7 @@ def gradients(args: argparse.Namespace, source: CropSource) -> int:
         codec = MlvcCodec(**options)
         _, inter = codec.weights().models()  # a fresh copy: the codec's cached models stay in eval mode
         inter.train()
-        inter.decoder_noise = args.decoder_noise
+        inter.decoder_quantization = "noise" if args.decoder_noise else "ste"
         for rung in (int(r) for r in args.rungs.split(",")):
             torch.manual_seed(0)
             inter.zero_grad()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mvcodec.bitstream import MvcReader
 from mvcodec.io import MultiViewClip, write_png_folder
@@ -57,3 +58,14 @@ def damage_packet(src: Path, dst: Path, view: int, frame: int, flip: int = 0x40)
     data[entry.offset + 8 + entry.length // 2] ^= flip
     dst.write_bytes(bytes(data))
     return dst
+
+
+def in_table_latents(model: torch.nn.Module, factor: float = 4.0) -> torch.nn.Module:
+    """An untrained P model (mlvc's inter model, lmvc's dependent model) whose latents mostly stay inside its
+    coding tables: the gain vectors divided by ``factor``.  Its analysis transforms start near the rounding step
+    (models.inter.ANALYSIS_INIT_GAIN) while an untrained prior predicts tiny scales, so without this many
+    symbols go through the coder's escape, where the -log2 p estimate says little about the real bits."""
+    with torch.no_grad():
+        model.gain.div_(factor)
+        model.mv_gain.div_(factor)
+    return model

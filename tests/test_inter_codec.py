@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import damage_packet, synthetic_clip
+from conftest import damage_packet, in_table_latents, synthetic_clip
 
 from mvcodec.api import encode_file
 from mvcodec.bitstream import MvcReader
@@ -29,7 +29,7 @@ TINY_INTER = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualitie
 
 def write_weights(path: Path, seed: int = 0, inter_cfg: InterConfig = TINY_INTER) -> str:
     torch.manual_seed(seed)
-    intra, inter = build_intra(TINY_INTRA), build_inter(inter_cfg)
+    intra, inter = build_intra(TINY_INTRA), in_table_latents(build_inter(inter_cfg))
     intra.update()
     inter.update()
     return save_mlvc_weights(intra, inter, path)

@@ -131,11 +131,22 @@ def test_motion_only_codes_the_motion_alone() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ coding
+def wide_priors(model: InterModel, sigma: float = 2.0) -> InterModel:
+    """An untrained model whose Gaussian priors predict ``sigma`` everywhere: its latents (near the rounding step
+    at initialisation, inter.ANALYSIS_INIT_GAIN) then stay inside the coding tables, so the -log2 p estimate
+    is tight (an untrained prior's tiny scales would send them through the coder's escape, which costs more)."""
+    with torch.no_grad():
+        for last, m in ((model.prior_fusion[-1], model.cfg.M), (model.motion.mv_hs[-1], model.cfg.mv_M)):
+            last.weight[m:].zero_()
+            last.bias[m:].fill_(sigma)
+    return model
+
+
 def coded_sequence(cfg: InterConfig, frames: int, threads: tuple[int, int] = (1, 1)) -> tuple[list, list, list]:
     """Code P frames 1..frames-1 of a 60x70 clip after a ground-truth I picture; returns per frame the encoder's
     reconstruction, the decoder's, and (real bits, estimated bits)."""
     torch.manual_seed(1)
-    model = build_inter(cfg).eval()
+    model = wide_priors(build_inter(cfg)).eval()
     model.update()
     clip = moving_clip(frames, 60, 70)[0]
     enc, dec = DecodedPictureBuffer(4), DecodedPictureBuffer(4)
@@ -161,6 +172,7 @@ def test_decoder_reproduces_the_encoder_with_1_2_and_3_references(cfg: InterConf
         assert a.shape == (1, 3, 60, 70) and torch.equal(a, b)
     for real, est in bits:
         assert abs(real - est) <= 0.02 * est + 8 * 12  # within 2 % plus a few bytes (the ANS coder's flush)
+        assert est > 1000  # the latents are coded, not all zero
 
 
 @pytest.mark.slow  # two threads on a shared 2-core machine: seconds to minutes
@@ -280,6 +292,7 @@ def test_task_losses_train(loss: str, frames: int) -> None:
         assert not any(n.startswith("ctx_dec.") for n in grads) and float(out["bpp_motion"]) > 0
     else:
         assert any(n.startswith("ctx_dec.") for n in grads) and float(out["bpp"]) > float(out["bpp_motion"])
+        assert 0 < float(out["psnr_prediction"]) < 100
     assert float(out["images"]) == 2 * (frames - 1)  # 2 views x P pictures (flow: consecutive pairs)
 
 
@@ -342,6 +355,11 @@ def test_decoder_noise_lets_latents_below_the_rounding_step_reach_the_decoder() 
     noisy = TrainCoder(g, True, "noise").y("y", y, mu, sigma)
     assert noisy.abs().sum() > 0 and (noisy - y).abs().max() <= 0.5
     assert torch.equal(TrainCoder(g, False, "noise").y("y", y, mu, sigma), torch.zeros_like(y))
+    frame_only = TrainCoder(g, True, "frame-noise")  # the frame latent (and HDC-EM's slices y0..) noisy, motion rounded
+    assert frame_only.y("y", y, mu, sigma).abs().sum() > 0 and frame_only.y("y2", y, mu, sigma).abs().sum() > 0
+    assert torch.equal(frame_only.y("y_mv", y, mu, sigma), torch.zeros_like(y))
+    with pytest.raises(InputError, match="decoder quantization"):
+        TrainCoder(g, True, "dither")
 
 
 def test_configs_write_out_the_default_schedule_and_the_fix_starts_from_mlvc_v1() -> None:

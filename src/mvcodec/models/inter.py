@@ -56,6 +56,12 @@ from mvcodec.models.inter_context import (
 from mvcodec.models.inter_motion import MotionCoder, MvPredictor, MvRefiner, previous_motion
 
 PAD_MULTIPLE = 64  # latents at 1/16, hyper-latents at 1/64
+ANALYSIS_INIT_GAIN = 16.0
+"""The last convolution of the contextual encoder and of the motion encoder starts this much larger than PyTorch's
+default initialisation.  With the default, a fresh model's frame latent has a standard deviation of 0.038 at the
+top rung (128x128 synthetic frames) and its motion latent 0.08 (from ground-truth flow): 12-25x below the
+rounding step, so the decoder sees round(y) = mu, learns to do without the latent, and the encoder never gets a
+reason to grow it (the rate collapse of mlvc-v1: BENCHMARKS.md).  x16 starts both near the step."""
 
 
 @dataclass(frozen=True)
@@ -128,14 +134,19 @@ class InterModel(nn.Module):
         with torch.no_grad():  # start near x_hat = the motion-compensated prediction (M-LVC: x_hat = x_bar + r_hat)
             self.to_rgb.weight.mul_(0.1)
             self.to_rgb.bias.zero_()
+            for last in (self.ctx_enc.s3[-1], self.motion.mv_enc[-1]):  # latents near the rounding step
+                last.weight.mul_(ANALYSIS_INIT_GAIN)
+                last.bias.mul_(ANALYSIS_INIT_GAIN)
         self.gain, self.inv_gain = quality_gains(cfg.qualities, cfg.M)
         self.mv_gain, self.mv_inv_gain = quality_gains(cfg.qualities, cfg.mv_M)
         self.mv_entropy_bottleneck = EntropyBottleneck(cfg.mv_Z)
         self.entropy_bottleneck = EntropyBottleneck(cfg.Z)
         self.gaussian = GaussianConditional()
-        # Training only: the decoder side sees y + U(-1/2, 1/2) instead of round(y) (straight-through), so a
-        # latent that starts below the rounding step still reaches the decoder (set per stage by the task).
-        self.decoder_noise = False
+        # Training only, set per stage by the task: what the decoder side sees of each latent (TrainCoder's
+        # ``decoder``): "ste" round(y) with a straight-through gradient; "noise" y + U(-1/2, 1/2) for every latent,
+        # so a latent that starts below the rounding step still reaches the decoder; "frame-noise" the same for the
+        # frame latent only (the motion as it will be coded).
+        self.decoder_quantization = "ste"
 
     # ------------------------------------------------------------------------------------------ the one path
     def _code(self, x: torch.Tensor | None, refs: list[DecodedPicture], quality: torch.Tensor, coder: LatentCoder,
@@ -234,7 +245,7 @@ class InterModel(nn.Module):
         for what the decoder sees; eval mode: rounding.  ``side``: see :meth:`_code`."""
         quality = self._check_quality(quality, x.shape[0])
         _check_padded(x)
-        coder = TrainCoder(self.gaussian, self.training, "noise" if self.decoder_noise else "ste")
+        coder = TrainCoder(self.gaussian, self.training, self.decoder_quantization)
         out = self._code(x, refs, quality, coder, motion_only, side)
         lik = coder.likelihoods
         bits = {k: -torch.log2(v).flatten(1).sum(1) for k, v in lik.items()}
@@ -348,9 +359,14 @@ class LatentCoder(Protocol):
 class TrainCoder:
     """Training / evaluation: noise (or rounding) for the likelihoods; for the decoder, straight-through rounding
     (``decoder="ste"``) or noise (``"noise"``: the latent's value reaches the decoder even while it is smaller than
-    the rounding step, which otherwise zeroes it); rounding in eval mode."""
+    the rounding step, which otherwise zeroes it; ``"frame-noise"``: noise for the frame latent ``y`` and its
+    slices, straight-through rounding for the motion latent ``y_mv``); rounding in eval mode."""
+
+    DECODER_MODES = ("ste", "noise", "frame-noise")
 
     def __init__(self, gaussian: GaussianConditional, training: bool, decoder: str = "ste") -> None:
+        if decoder not in self.DECODER_MODES:
+            raise InputError(f"decoder quantization is one of {', '.join(self.DECODER_MODES)}, not {decoder!r}")
         self.gaussian, self.training, self.decoder = gaussian, training, decoder
         self.likelihoods: dict[str, torch.Tensor] = {}
 
@@ -361,7 +377,8 @@ class TrainCoder:
     def y(self, name: str, y: torch.Tensor | None, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         mode = "noise" if self.training else "round"
         self.likelihoods[name] = self.gaussian.likelihood(quantize(y, mode, mu), sigma, mu)
-        return quantize(y, self.decoder if self.training else "round", mu)
+        noisy = self.decoder == "noise" or (self.decoder == "frame-noise" and not name.startswith("y_mv"))
+        return quantize(y, ("noise" if noisy else "ste") if self.training else "round", mu)
 
 
 class EncodeCoder:

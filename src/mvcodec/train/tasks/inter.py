@@ -23,7 +23,8 @@
         "rd"      the whole codec: lambda * D(x_hat, x) + bpp per P picture, averaged over the stage's P pictures
                   with gradients across them (the cascaded loss; frames = 2 is a single P picture)
     Every loss but "flow" is cascaded the same way over the stage's frames; the logged "bpp" is always the
-    whole picture's estimate, whatever enters the loss.
+    whole picture's estimate, whatever enters the loss, and "psnr_prediction" (all but "motion") the PSNR of the
+    motion-compensated prediction alone: psnr - psnr_prediction is what the frame coder adds.
     finalize: InterModel.update()  (integer tables of both factorized priors)
 
 Default schedule (data, :meth:`InterTask.default_stages`): the staged training of DCVC-TCM and M-LVC (digests
@@ -42,7 +43,7 @@ from torch.utils.data import Dataset
 
 from mvcodec.errors import InputError
 from mvcodec.layers.warp import warp
-from mvcodec.models.inter import InterConfig, InterModel, build_inter
+from mvcodec.models.inter import InterConfig, InterModel, TrainCoder, build_inter
 from mvcodec.train.rd_loss import average_terms, rd_loss
 from mvcodec.train.task import Stage, register_task
 
@@ -74,12 +75,14 @@ def sequences(batch: dict[str, torch.Tensor], frames: int, lmbda: torch.Tensor) 
     return clips[:, :, :frames].flatten(0, 1), quality, lmbda, flow
 
 
-def _decoder_noise(stage: Stage) -> bool:
-    """Stage option ``decoder_quantization``: "ste" (default: the decoder sees round(y)) or "noise"."""
+def decoder_quantization(stage: Stage) -> str:
+    """Stage option ``decoder_quantization``: "ste" (default: the decoder sees round(y)), "noise" (y + U(-1/2,
+    1/2) for every latent) or "frame-noise" (for the frame latent only; :class:`~mvcodec.models.inter.TrainCoder`)."""
     mode = stage.options.get("decoder_quantization", "ste")
-    if mode not in ("ste", "noise"):
-        raise InputError(f"stage {stage.name}: decoder_quantization is ste or noise, not {mode!r}")
-    return mode == "noise"
+    if mode not in TrainCoder.DECODER_MODES:
+        raise InputError(f"stage {stage.name}: decoder_quantization is one of {', '.join(TrainCoder.DECODER_MODES)}, "
+                         f"not {mode!r}")
+    return mode
 
 
 def charged_bits(out: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
@@ -120,7 +123,7 @@ class InterTask:
             Stage(name="motion", steps=40_000, lr=1e-4, trainable=MOTION_PARAMS, frames=4,
                   options={"loss": "motion"}),
             Stage(name="reconstruction", steps=20_000, lr=1e-4, trainable=FRAME_PARAMS, frames=2,
-                  options={"loss": "reconstruction", "decoder_quantization": "noise"}),
+                  options={"loss": "reconstruction", "decoder_quantization": "frame-noise"}),
             Stage(name="context", steps=20_000, lr=1e-4, trainable=FRAME_PARAMS, frames=2,
                   options={"loss": "context"}),
             Stage(name="single-p", steps=80_000, lr=1e-4, frames=2, options={"loss": "rd"}),
@@ -138,13 +141,17 @@ class InterTask:
         if kind == "flow":
             return self._flow_loss(model, x, flow)
         i_frame = self.i_picture(x[:, 0], quality, stage)
-        model.decoder_noise = _decoder_noise(stage)
+        model.decoder_quantization = decoder_quantization(stage)
         outs = model.forward_sequence(x, i_frame, quality, motion_only=kind == "motion")
         key = "prediction" if kind == "motion" else "x_hat"
         terms = [rd_loss(o[key], x[:, t + 1], charged_bits(o, kind), lmbda, stage.distortion)
                  for t, o in enumerate(outs)]
         out = average_terms(terms)
         out["bpp"] = torch.stack([o["bits"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
+        if kind != "motion":  # what the frame coder adds: x_hat's PSNR against the motion-compensated prediction's
+            out["psnr_prediction"] = average_terms([
+                {"p": rd_loss(o["prediction"].detach(), x[:, t + 1], o["bits"].detach(), lmbda)["psnr"]}
+                for t, o in enumerate(outs)])["p"]
         out["bpp_motion"] = torch.stack([o["bits_motion"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
         out["images"] = torch.tensor(float(x.shape[0] * len(outs)))
         return out
