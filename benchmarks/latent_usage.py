@@ -1,7 +1,7 @@
-"""Does a trained P model code its latents?  ``mlvc`` weights files side by side on real frames: the share of
-non-zero symbols of each P-picture latent (the encoder's ``nonzero_symbol_share``), the file's bpp and the
-PSNR-RGB decoded from it, per rung.  A share of 0 means the P pictures carry only their hyper-latents (the rate
-collapse of BENCHMARKS.md).  Prints markdown.
+"""Does a trained P model code its latents? ``mlvc`` weights files side by side on real frames: the share of non-zero
+symbols of each P-picture latent (the encoder's ``nonzero_symbol_share``), the file's bpp and the PSNR-RGB decoded
+from it (mean, and of each picture along the low-delay chain), per rung. A share of 0 means the P pictures carry
+only their hyper-latents (the rate collapse of BENCHMARKS.md). Prints markdown.
 
     .venv/bin/python benchmarks/latent_usage.py CLIP --weights A.safetensors,B.safetensors [--frames 8]
                      [--crop 320x192] [--rungs 2,5] [--threads 1] [--gradients [--decoder-noise]]
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from mvcodec.api import encode_file, measure_file
+from mvcodec.api import decode_file, encode_file, measure_file
 from mvcodec.codecs import EncodeSettings
 from mvcodec.codecs.learned_inter import MlvcCodec
 from mvcodec.codecs.learned_structure import TRAINING_LAMBDAS
@@ -31,6 +31,7 @@ from mvcodec.codecs.learned_weights import to_tensor
 from mvcodec.io import open_clip
 from mvcodec.io.clip import SubsetSource
 from mvcodec.io.manifest import CropSource
+from mvcodec.metrics.psnr import psnr_rgb
 from mvcodec.models.dpb import DecodedPicture
 
 
@@ -52,8 +53,9 @@ def main() -> int:
     if args.gradients:
         return gradients(args, source)
     print(f"{Path(args.clip).name} view 0, centre {info.width}x{info.height}, {info.frames} frames, low delay\n")
-    print("| weights | rung | non-zero y | non-zero y_mv | bpp | P-picture bits (mean) | PSNR-RGB |\n"
-          "|---|---|---|---|---|---|---|")
+    print("| weights | rung | non-zero y | non-zero y_mv | bpp | P-picture bits (mean) | PSNR-RGB | PSNR-RGB of each "
+          "picture (I, P, P, ...) |\n|---|---|---|---|---|---|---|---|")
+    originals = source.read_frames(0, 0, info.frames)
     with tempfile.TemporaryDirectory() as tmp:
         for weights in args.weights.split(","):
             options = {"weights_file": weights} if weights.endswith(".safetensors") else {"weights": weights}
@@ -64,8 +66,9 @@ def main() -> int:
                 m = measure_file(source, path, codec=codec)
                 share = result.extra["nonzero_symbol_share"]
                 p_bits = result.extra["real_bits_inter"] / max(1, info.frames - 1)
+                chain = " ".join(f"{psnr_rgb(originals[d.frame], d.rgb):.1f}" for d in decode_file(path, codec=codec))
                 print(f"| {weights} | {rung} | {share.get('y', 0):.4%} | {share.get('y_mv', 0):.4%} | "
-                      f"{result.bpp:.4f} | {p_bits:,.0f} | {m.psnr_rgb:.2f} |")
+                      f"{result.bpp:.4f} | {p_bits:,.0f} | {m.psnr_rgb:.2f} | {chain} |")
     return 0
 
 
