@@ -56,9 +56,9 @@ def _folder(args: argparse.Namespace, part: str | None = None) -> Path:
 
 
 def _options(args: argparse.Namespace) -> dict[str, str]:
-    options = {"weights_file": args.weights_file} if args.weights_file else {}
     if args.codec == "mv-mginr":
         return {"preset": args.preset}
+    options = {"weights_file": args.weights_file} if args.weights_file else {}
     if args.base_weights_file:
         options["base_weights_file"] = args.base_weights_file
     return options

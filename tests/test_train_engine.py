@@ -445,7 +445,8 @@ def test_a_run_can_start_from_another_runs_weights(tmp_path: Path) -> None:
                      stages=[{"name": "p", "steps": 1, "trainable": ["entropy_bottleneck."]}]))
     assert torch.equal(weights(tmp_path / "prefixed" / "final.safetensors")["g_a.0.weight"], source["g_a.0.weight"])
     train(toy_config(tmp_path / "excluded", init=str(stage_file), init_exclude=["g_a."], seed=3,
-                     stages=[{"name": "p", "steps": 1, "trainable": ["entropy_bottleneck."]}]), dump_state=tmp_path / "d2")
+                     stages=[{"name": "p", "steps": 1, "trainable": ["entropy_bottleneck."]}]),
+          dump_state=tmp_path / "d2")
     fresh = weights(tmp_path / "d2" / "rank0-start.safetensors")
     assert not torch.equal(fresh["g_a.0.weight"], source["g_a.0.weight"]) and torch.equal(fresh["gain"], source["gain"])
     with pytest.raises(InputError, match="no tensor under the prefix"):

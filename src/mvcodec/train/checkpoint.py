@@ -141,6 +141,12 @@ def restore_model(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
         raise InputError(f"checkpoint does not fit the model: {' '.join(str(exc).split())[:300]}") from None
 
 
+def under(name: str, prefix: str) -> bool:
+    """Whether tensor ``name`` lies under the dotted ``prefix`` ("g_a" holds "g_a.0.weight", not "g_a2.w")."""
+    prefix = prefix.rstrip(".")
+    return name == prefix or name.startswith(prefix + ".")
+
+
 def initial_weights(model: nn.Module, spec: str, prefix: str = "", exclude: tuple[str, ...] = ()) -> tuple[str, int]:
     """Start ``model`` from the weights ``spec``: a file (a run's ``final.safetensors`` or stage file) or
     ``zoo:ID`` (shipped weights, hash-checked by :func:`mvcodec.zoo.load_state`).  With ``prefix`` only the
@@ -171,8 +177,7 @@ def initial_weights(model: nn.Module, spec: str, prefix: str = "", exclude: tupl
         tensors = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         if not tensors:
             raise InputError(f"init: {spec}: no tensor under the prefix {prefix!r}")
-    tensors = {k: v for k, v in tensors.items()
-               if not any(k == e.rstrip(".") or k.startswith(e.rstrip(".") + ".") for e in exclude)}
+    tensors = {k: v for k, v in tensors.items() if not any(under(k, e) for e in exclude)}
     own = model.state_dict()
     alien = sorted(set(tensors) - set(own))
     if alien:

@@ -54,6 +54,7 @@ from mvcodec.train.checkpoint import (
     restore_optimizer,
     save_checkpoint,
     save_weights,
+    under,
 )
 from mvcodec.train.config import OPERATIONAL, RunConfig, config_hash, config_to_dict, load_config, save_config
 from mvcodec.train.distributed import DistEnv, ResumableSampler
@@ -92,12 +93,6 @@ class _LossStep(nn.Module):
         return out
 
 
-def _under(name: str, prefix: str) -> bool:
-    """Whether parameter ``name`` lies under the dotted ``prefix`` ("g_a" holds "g_a.0.weight", not "g_a2.w")."""
-    prefix = prefix.rstrip(".")
-    return name == prefix or name.startswith(prefix + ".")
-
-
 def check_trainable(model: nn.Module, stages: tuple[Stage, ...]) -> None:
     """Every ``trainable`` prefix of every stage must name at least one parameter (a typo freezes nothing), or a
     module the model's config switched off (an attribute that is None: a schedule written for the full model
@@ -107,7 +102,7 @@ def check_trainable(model: nn.Module, stages: tuple[Stage, ...]) -> None:
         for prefix in stage.trainable:
             head = prefix.rstrip(".").split(".")[0]
             switched_off = head in vars(model) and getattr(model, head) is None
-            if not switched_off and not any(_under(n, prefix) for n in names):
+            if not switched_off and not any(under(n, prefix) for n in names):
                 raise InputError(f"stages.{i}.trainable: {prefix!r} names no parameter of the model")
 
 
@@ -116,7 +111,7 @@ def freeze(model: nn.Module, trainable: tuple[str, ...]) -> list[tuple[str, nn.P
     the trainable ``(name, parameter)`` pairs."""
     chosen = []
     for name, p in model.named_parameters():
-        p.requires_grad_(not trainable or any(_under(name, prefix) for prefix in trainable))
+        p.requires_grad_(not trainable or any(under(name, prefix) for prefix in trainable))
         if p.requires_grad:
             chosen.append((name, p))
     return chosen

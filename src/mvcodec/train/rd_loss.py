@@ -103,9 +103,14 @@ def rd_loss(x_hat: torch.Tensor, x: torch.Tensor, bits: torch.Tensor, lmbda: tor
     else:
         raise ValueError(f"rd_loss: unknown distortion {distortion!r}")
     loss = (lmbda * d + bpp).mean()
-    psnr = (10 * torch.log10(1 / mse.detach().clamp_min(10 ** (-PSNR_CAP_DB / 10)))).mean()
     out = {k: v.detach().mean() for k, v in terms.items()}
-    return {"loss": loss, **out, "psnr": psnr}
+    return {"loss": loss, **out, "psnr": mean_psnr(mse)}
+
+
+def mean_psnr(mse: torch.Tensor) -> torch.Tensor:
+    """Detached mean of 10 log10(1 / MSE) over per-sample MSEs ``(B,)`` of pixels in [0, 1], each capped like the
+    evaluation's PSNR (:data:`mvcodec.metrics.psnr.PSNR_CAP_DB`)."""
+    return (10 * torch.log10(1 / mse.detach().clamp_min(10 ** (-PSNR_CAP_DB / 10)))).mean()
 
 
 def average_terms(terms: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -44,7 +44,7 @@ from torch.utils.data import Dataset
 from mvcodec.errors import InputError
 from mvcodec.layers.warp import warp
 from mvcodec.models.inter import InterConfig, InterModel, TrainCoder, build_inter
-from mvcodec.train.rd_loss import average_terms, rd_loss
+from mvcodec.train.rd_loss import average_terms, mean_psnr, rd_loss
 from mvcodec.train.task import Stage, register_task
 
 MOTION_PARAMS = ("flow.", "motion.", "mv_predictor.", "mv_refiner.", "mv_gain", "mv_inv_gain",
@@ -149,9 +149,9 @@ class InterTask:
         out = average_terms(terms)
         out["bpp"] = torch.stack([o["bits"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
         if kind != "motion":  # what the frame coder adds: x_hat's PSNR against the motion-compensated prediction's
-            out["psnr_prediction"] = average_terms([
-                {"p": rd_loss(o["prediction"].detach(), x[:, t + 1], o["bits"].detach(), lmbda)["psnr"]}
-                for t, o in enumerate(outs)])["p"]
+            out["psnr_prediction"] = torch.stack([
+                mean_psnr((o["prediction"].detach() - x[:, t + 1]).pow(2).flatten(1).mean(1))
+                for t, o in enumerate(outs)]).mean()
         out["bpp_motion"] = torch.stack([o["bits_motion"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
         out["images"] = torch.tensor(float(x.shape[0] * len(outs)))
         return out
