@@ -70,6 +70,10 @@ def test_stop_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     (["--resume", "RUN", "--out", "elsewhere"], "--out cannot move it"),
     (["--resume", "nowhere"], "not a training run folder"),
     (["--config", str(TOY_YAML), "--stop-after", "0"], "--stop-after must be >= 1"),
+    (["--config", str(TOY_YAML), "--out", "never-written", "--set", "init=missing.safetensors"],
+     "init: missing.safetensors: no such weights file"),
+    (["--config", str(TOY_YAML), "--out", "never-written", "--set", "init=zoo:nope-v0"],
+     "init: no shipped weights 'nope-v0'"),
 ])
 def test_errors_are_one_line_status_2(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli(["train", *argv]) == EXIT_USAGE
