@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mvcodec.errors import BitstreamError, InputError
-from mvcodec.layers.flow import FlowNet
+from mvcodec.layers.flow import FlowNet, cost_volume
 from mvcodec.layers.warp import compose, downsample_flow, upsample_flow, warp
 from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
 from mvcodec.models.inter import InterConfig, InterModel, build_inter
@@ -68,6 +69,66 @@ def test_flow_net_shapes_and_a_few_steps_reduce_the_warping_error() -> None:
     assert losses[-1] < 0.7 * losses[0]
     with pytest.raises(ValueError):
         net(torch.rand(1, 3, 30, 32), torch.rand(1, 3, 30, 32))
+
+
+def test_the_cost_volume_is_best_at_the_true_displacement() -> None:
+    x = torch.rand(2, 3, 20, 24)
+    ref = torch.roll(x, shifts=(1, -2), dims=(-2, -1))  # x(p) = ref(p + (dy, dx) = (1, -2))
+    costs = cost_volume(x, ref, search=2)
+    assert costs.shape == (2, 25, 20, 24)
+    inner = costs[..., 4:-4, 4:-4]
+    assert torch.equal(inner.argmax(1), torch.full_like(inner[:, 0], (1 + 2) * 5 + (-2 + 2), dtype=torch.long))
+    assert inner.max(1).values.abs().max() == 0 and (inner < 0).any()
+
+
+def _translated_pairs(seed: int, n: int, size: int = 32, reach: int = 2):
+    """``n`` pairs (x, ref, flow): random smooth textures, each x its ref moved by its own integer displacement in
+    [-reach, reach]^2, so that x(p) = ref(p + flow) with flow = (dx, dy) constant over the picture."""
+    g = torch.Generator().manual_seed(seed)
+    tex = F.avg_pool2d(torch.rand(n, 3, size + 2 * reach + 2, size + 2 * reach + 2, generator=g), 3, 1)
+    d = torch.randint(-reach, reach + 1, (n, 2), generator=g)
+    ref = tex[..., reach: reach + size, reach: reach + size]
+    x = torch.stack([tex[i, :, reach + dy: reach + dy + size, reach + dx: reach + dx + size]
+                     for i, (dx, dy) in enumerate(d.tolist())])
+    return x, ref, d.float()[:, :, None, None].expand(n, 2, size, size)
+
+
+def test_the_cost_volume_lets_the_flow_net_learn_motion_it_has_not_seen() -> None:
+    """Why the flow net has a cost volume (mvcodec.layers.flow): trained on random translations, the net with it
+    estimates the motion of new pairs; the same training without it (the net of mlvc-v1/v2) stays at zero flow,
+    as it did on the synthetic training set."""
+    def end_point_error(search: int) -> tuple[float, float]:
+        torch.manual_seed(0)
+        net = FlowNet(levels=2, channels=8, search=search)
+        opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        for step in range(100):
+            x, ref, flow = _translated_pairs(step, 8)
+            loss = (net(x, ref) - flow)[..., 4:-4, 4:-4].pow(2).sum(1).add(1e-8).sqrt().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        x, ref, flow = _translated_pairs(10_000, 16)
+        with torch.no_grad():
+            error = (net(x, ref) - flow)[..., 4:-4, 4:-4].pow(2).sum(1).sqrt().mean().item()
+        return error, flow[..., 4:-4, 4:-4].pow(2).sum(1).sqrt().mean().item()
+
+    with_costs, zero_flow = end_point_error(search=2)
+    without, _ = end_point_error(search=0)
+    assert with_costs < 0.6 * zero_flow
+    assert without > 0.9 * zero_flow
+
+
+def test_stored_configs_without_flow_search_rebuild_the_net_they_were_made_with() -> None:
+    stored = {k: v for k, v in TINY.to_json().items() if k != "flow_search"}
+    assert InterConfig.from_json(stored).flow_search == 2  # a new model
+    assert InterConfig.from_stored(stored).flow_search == 0  # weights written before the cost volume
+    assert InterConfig.from_stored(TINY.to_json()) == TINY
+    first_level = build_inter(InterConfig.from_stored(stored)).flow.level_nets[0].net[0]
+    assert first_level.in_channels == 8
+    with pytest.raises(InputError):
+        InterConfig.from_stored("{not json")
+    with pytest.raises(InputError):
+        InterConfig(flow_search=5)
 
 
 # ------------------------------------------------------------------------------------------------ the buffer

@@ -132,7 +132,7 @@ def read_weights_file(path: str | os.PathLike) -> MlvcWeights:
     data, sha256, meta = read_weights_bytes(path)
     try:
         intra_cfg = IntraConfig.from_json(meta.get("intra_config", "null"))
-        inter_cfg = InterConfig.from_json(meta.get("inter_config", "null"))
+        inter_cfg = InterConfig.from_stored(meta.get("inter_config", "null"))
         state = load_safetensors(data)
     except (ValueError, AttributeError, InputError) as exc:
         raise CodecError(f"weights file {path} is not a safetensors file of the mlvc models ({exc})") from None
@@ -144,7 +144,7 @@ def zoo_weights(weights_id: str) -> MlvcWeights:
     entry, state = zoo.load_state(weights_id)
     try:
         intra_cfg = IntraConfig.from_json(entry.config.get("intra"))
-        inter_cfg = InterConfig.from_json(entry.config.get("inter"))
+        inter_cfg = InterConfig.from_stored(entry.config.get("inter"))
     except (InputError, AttributeError) as exc:
         raise CodecError(f"shipped weights {weights_id}: {exc}") from None
     return MlvcWeights(weights_id, entry.sha256, intra_cfg, inter_cfg, state)
@@ -387,7 +387,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         weights = self.decoder_weights(h)
         cfg = h.codec_config
         try:
-            intra_cfg, inter_cfg = IntraConfig.from_json(cfg.get("intra")), InterConfig.from_json(cfg.get("inter"))
+            intra_cfg, inter_cfg = IntraConfig.from_json(cfg.get("intra")), InterConfig.from_stored(cfg.get("inter"))
         except InputError as exc:
             raise BitstreamError(f"mlvc header: {exc}") from None
         if (intra_cfg, inter_cfg) != (weights.intra_config, weights.inter_config):

@@ -133,7 +133,7 @@ def read_weights_file(path: str | os.PathLike) -> LmvcWeights:
     path = Path(path)
     data, sha256, meta = read_weights_bytes(path)
     try:
-        config = DependentConfig.from_json(meta.get("model_config", "null"))
+        config = DependentConfig.from_stored(meta.get("model_config", "null"))
         base = meta["base_sha256"]
         state = load_safetensors(data)
     except (ValueError, KeyError, InputError) as exc:
@@ -146,7 +146,7 @@ def zoo_weights(weights_id: str) -> LmvcWeights:
     """Shipped weights ``weights_id``; the entry's config is {"dependent": .., "base_sha256": ..}."""
     entry, state = zoo.load_state(weights_id)
     try:
-        config = DependentConfig.from_json(entry.config.get("dependent"))
+        config = DependentConfig.from_stored(entry.config.get("dependent"))
         base = str(entry.config["base_sha256"])
     except (InputError, AttributeError, KeyError) as exc:
         raise CodecError(f"shipped weights {weights_id}: {exc}") from None
@@ -309,7 +309,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
             raise BitstreamError(f"lmvc header's base weights {str(base_sha)[:16]} are not those weights "
                                  f"{weights.id} extend")
         try:
-            dependent = DependentConfig.from_json(cfg.get("dependent"))
+            dependent = DependentConfig.from_stored(cfg.get("dependent"))
         except InputError as exc:
             raise BitstreamError(f"lmvc header: {exc}") from None
         if dependent != weights.config:

@@ -29,8 +29,9 @@ are bit-identical on both sides whatever the thread count; the encoder codes wit
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import torch
 from torch import nn
@@ -72,8 +73,10 @@ class InterConfig:
     channels; ``mv_channels`` / ``mv_M`` / ``mv_Z``: motion nets' width, motion latent and hyper channels;
     ``qualities``: gain vectors; ``references``: 1..3 pictures used (M-LVC); ``mv_prediction``,
     ``mv_refinement``, ``reference_refinement``: M-LVC's modules (off = the ablation); ``flow_levels`` /
-    ``flow_channels``: the encoder's SpyNet-like flow net.  The defaults (1.48 M parameters) keep the codec's
-    weights file (this model and the default intra model, float32) under the zoo's 20 MB."""
+    ``flow_channels`` / ``flow_search``: the encoder's SpyNet-like flow net and its cost volume's reach
+    (:mod:`mvcodec.layers.flow`; 0 = none, the net of the weights shipped before it).  The defaults (1.5 M
+    parameters) keep the codec's weights file (this model and the default intra model, float32) under the zoo's
+    20 MB."""
 
     N: int = 32
     M: int = 96
@@ -88,11 +91,14 @@ class InterConfig:
     reference_refinement: bool = True
     flow_levels: int = 4
     flow_channels: int = 24
+    flow_search: int = 2
 
     def __post_init__(self) -> None:
         sizes = (self.N, self.M, self.Z, self.mv_channels, self.mv_M, self.mv_Z, self.qualities, self.flow_channels)
-        if min(sizes) < 2 or not 1 <= self.references <= 3 or not 1 <= self.flow_levels <= 6:
-            raise InputError(f"bad inter model config {self}: sizes >= 2, references 1..3, flow_levels 1..6")
+        if min(sizes) < 2 or not 1 <= self.references <= 3 or not 1 <= self.flow_levels <= 6 \
+                or not 0 <= self.flow_search <= 4:
+            raise InputError(f"bad inter model config {self}: sizes >= 2, references 1..3, flow_levels 1..6, "
+                             f"flow_search 0..4")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +107,23 @@ class InterConfig:
     def from_json(cls, data: Any) -> InterConfig:
         """From :meth:`to_json`'s dict (or a JSON string); anything else is an :class:`InputError`."""
         return config_from_json(cls, data, "inter model")
+
+    @classmethod
+    def from_stored(cls, data: Any) -> Self:
+        """:meth:`from_json` for a config stored by an earlier version (a weights file, a zoo entry, a bitstream
+        header): a field added since takes the value that rebuilds what was stored (:data:`STORED_DEFAULTS`)."""
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                pass  # from_json names the problem
+        if isinstance(data, dict):
+            data = {**STORED_DEFAULTS, **data}
+        return cls.from_json(data)
+
+
+STORED_DEFAULTS: dict[str, Any] = {"flow_search": 0}
+"""Fields added to :class:`InterConfig` after weights were shipped, with the value those weights were made with."""
 
 
 def build_inter(cfg: InterConfig = InterConfig()) -> InterModel:
@@ -116,7 +139,7 @@ class InterModel(nn.Module):
     def __init__(self, cfg: InterConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.flow = FlowNet(cfg.flow_levels, cfg.flow_channels)
+        self.flow = FlowNet(cfg.flow_levels, cfg.flow_channels, cfg.flow_search)
         self.mv_predictor = MvPredictor(cfg.mv_channels) if cfg.mv_prediction else None
         self.mv_refiner = MvRefiner(cfg.mv_channels) if cfg.mv_refinement else None
         self.motion = MotionCoder(cfg.mv_channels, cfg.mv_M, cfg.mv_Z)
