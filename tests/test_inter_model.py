@@ -294,15 +294,16 @@ def test_task_is_registered_and_its_default_schedule_is_data() -> None:
     stages = task.default_stages()
     assert [s.options["loss"] for s in stages] == ["flow", "motion", "reconstruction", "context", "rd", "rd"]
     assert stages[0].trainable == ("flow.",) and stages[-1].frames > 2
+    assert "flow." not in stages[1].trainable  # a fresh motion coder's rate term would shrink the flow to zero
     model = task.build_model(TINY.to_json())
     names = [n for n, _ in model.named_parameters()]
     for stage in stages[1:4]:  # every prefix of the motion and frame stages names parameters
         for prefix in stage.trainable:
             assert any(n.startswith(prefix) for n in names), prefix
-    motion, frame = set(stages[1].trainable), set(stages[2].trainable)
+    flow, motion, frame = set(stages[0].trainable), set(stages[1].trainable), set(stages[2].trainable)
     assert not motion & frame and stages[2].trainable == stages[3].trainable
-    # the frame stages and the motion stage together train every parameter of the model
-    assert all(any(n == p.rstrip(".") or n.startswith(p) for p in motion | frame) for n in names)
+    # the flow, motion and frame stages together train every parameter of the model
+    assert all(any(n == p.rstrip(".") or n.startswith(p) for p in flow | motion | frame) for n in names)
 
 
 def test_the_default_schedule_also_trains_the_m_lvc_ablation() -> None:
@@ -355,6 +356,31 @@ def test_task_losses_train(loss: str, frames: int) -> None:
         assert any(n.startswith("ctx_dec.") for n in grads) and float(out["bpp"]) > float(out["bpp_motion"])
         assert 0 < float(out["psnr_prediction"]) < 100
     assert float(out["images"]) == 2 * (frames - 1)  # 2 views x P pictures (flow: consecutive pairs)
+
+
+def test_the_motion_losss_flow_target_adds_the_decoded_motions_error_and_reaches_the_motion_coder() -> None:
+    """Stage option flow_target w: the "motion" loss gains w * the end-point error of the decoded motion against
+    the (detached) flow estimate; its gradient reaches both transforms of the motion coder."""
+    from mvcodec.train.task import Stage, get_task
+    task = get_task("inter")
+    out = {}
+    for weight in (0.0, 2.0):
+        torch.manual_seed(0)
+        model = task.build_model(TINY.to_json())
+        torch.manual_seed(1)
+        out[weight] = task.loss(model, hand_batch(frames=3), Stage(name="m", steps=1, frames=3, options={
+            "loss": "motion", "flow_target": weight}), torch.tensor([400.0]))
+    epe = float(out[0.0]["epe_motion"])
+    assert epe > 0 and float(out[2.0]["epe_motion"]) == pytest.approx(epe)
+    assert float(out[2.0]["loss"]) == pytest.approx(float(out[0.0]["loss"]) + 2.0 * epe, rel=1e-5)
+
+    from mvcodec.train.tasks.inter import flow_target_loss
+    model = task.build_model(TINY.to_json())
+    x = hand_batch(frames=2)["frames"][:, 0]
+    o = model.forward_sequence(x, x[:, 0], torch.zeros(1, dtype=torch.long), motion_only=True)
+    flow_target_loss(o, 1.0, torch.zeros(()))["loss"].backward()
+    grads = {n for n, p in model.named_parameters() if p.grad is not None and float(p.grad.abs().sum()) > 0}
+    assert all(any(n.startswith(f"motion.{net}") for n in grads) for net in ("mv_enc", "mv_dec"))
 
 
 def test_backward_flow_of_a_uniform_motion_is_its_negation() -> None:

@@ -13,7 +13,10 @@
         "flow"    flow warm-start: mean end-point error against the ground-truth backward flow (when the batch
                   has "flow") + photometric warping MSE, on the encoder's FlowNet alone
         "motion"  motion coding: lambda * MSE(ref warped by the decoded motion, x) + motion bpp, cascaded over
-                  the stage's frames (the prediction is the next reference, so MV prediction sees decoded MVs)
+                  the stage's frames (the prediction is the next reference, so MV prediction sees decoded MVs);
+                  stage option "flow_target" w (default 0) adds w * the end-point error of the decoded motion
+                  against the encoder's flow estimate (detached): the motion coder's warm start, logged
+                  "epe_motion" (the warping term alone did not teach a fresh motion coder to carry any motion)
         "reconstruction"  lambda * D(x_hat, x) alone, no rate (DCVC-TCM's "reconstruction without rate"): the
                   contextual decoder must learn to read the frame latent before any rate pressure exists;
                   without this stage it builds the picture from the temporal contexts alone and the encoder
@@ -28,9 +31,9 @@
     finalize: InterModel.update()  (integer tables of both factorized priors)
 
 Default schedule (data, :meth:`InterTask.default_stages`): the staged training of DCVC-TCM and M-LVC (digests
-dcvc_b_tcm.md "Loss and training schedule", mlvc.md "step-by-step"): flow warm-start, motion coding,
-reconstruction without rate and then with the frame rate (motion frozen), the whole codec on one P picture, then
-the cascade over 4 P pictures (1, 2, 3, 3 references).
+dcvc_b_tcm.md "Loss and training schedule", mlvc.md "step-by-step"): flow warm-start, motion coding (the flow
+net frozen), reconstruction without rate and then with the frame rate (motion frozen), the whole codec on one P
+picture, then the cascade over 4 P pictures (1, 2, 3, 3 references).
 """
 
 from __future__ import annotations
@@ -47,11 +50,16 @@ from mvcodec.models.inter import InterConfig, InterModel, TrainCoder, build_inte
 from mvcodec.train.rd_loss import average_terms, mean_psnr, rd_loss
 from mvcodec.train.task import Stage, register_task
 
-MOTION_PARAMS = ("flow.", "motion.", "mv_predictor.", "mv_refiner.", "mv_gain", "mv_inv_gain",
-                 "mv_entropy_bottleneck.")
+MOTION_CODER_PARAMS = ("motion.", "mv_predictor.", "mv_refiner.", "mv_gain", "mv_inv_gain", "mv_entropy_bottleneck.")
+"""What the "motion" stage trains: the motion coder, with the flow net frozen.  Trained with it, the flow net
+shrank to zero flow within the stage (its warping error back at the unmoved reference's, from a tenth of it
+after the flow warm-start): a fresh motion coder cannot yet carry the flow, so the rate term is the only gradient
+that reaches the flow net, and it asks for no motion (BENCHMARKS.md, "The flow net never learned").  The flow net
+joins again in the whole-codec stages, where the distortion reaches it through a motion coder that works."""
 FRAME_PARAMS = ("context.", "ctx_enc.", "ctx_dec.", "h_a.", "h_s.", "temporal_prior.", "prior_fusion.", "refiner.",
                 "to_rgb.", "gain", "inv_gain", "entropy_bottleneck.")
-"""What the "reconstruction" and "context" stages train: everything after the motion (MOTION_PARAMS frozen)."""
+"""What the "reconstruction" and "context" stages train: everything after the motion (the flow net and
+MOTION_CODER_PARAMS frozen)."""
 LOSSES = ("flow", "motion", "reconstruction", "context", "rd")
 RATE = {"motion": "bits_motion", "reconstruction": None, "context": "bits_frame", "rd": "bits"}
 """Which estimated bits each loss charges (None: no rate term)."""
@@ -96,6 +104,15 @@ def charged_bits(out: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
     return out[name]
 
 
+def flow_target_loss(outs: list[dict[str, torch.Tensor]], weight: float,
+                     loss: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The "motion" loss's ``flow_target`` term (module docstring): ``{"loss": loss + weight * mean EPE,
+    "epe_motion"}`` over the P pictures of ``outs``, each decoded motion ``(S, 2, H, W)`` against its detached
+    flow estimate."""
+    epe = torch.stack([(o["motion"] - o["flow"].detach()).pow(2).sum(1).add(1e-8).sqrt().mean() for o in outs]).mean()
+    return {"loss": loss + weight * epe if weight else loss, "epe_motion": epe.detach()}
+
+
 def backward_flow(forward: torch.Tensor) -> torch.Tensor:
     """Approximate backward flow t -> t-1 ``(S, 2, H, W)`` from the forward flow t-1 -> t: ``-f(p - f(p))``."""
     return -warp(forward, -forward)
@@ -120,7 +137,7 @@ class InterTask:
     def default_stages(self) -> list[Stage]:
         return [
             Stage(name="flow", steps=20_000, lr=1e-4, trainable=("flow.",), frames=2, options={"loss": "flow"}),
-            Stage(name="motion", steps=40_000, lr=1e-4, trainable=MOTION_PARAMS, frames=4,
+            Stage(name="motion", steps=40_000, lr=1e-4, trainable=MOTION_CODER_PARAMS, frames=4,
                   options={"loss": "motion"}),
             Stage(name="reconstruction", steps=20_000, lr=1e-4, trainable=FRAME_PARAMS, frames=2,
                   options={"loss": "reconstruction", "decoder_quantization": "frame-noise"}),
@@ -147,6 +164,8 @@ class InterTask:
         terms = [rd_loss(o[key], x[:, t + 1], charged_bits(o, kind), lmbda, stage.distortion)
                  for t, o in enumerate(outs)]
         out = average_terms(terms)
+        if kind == "motion":
+            out.update(flow_target_loss(outs, float(stage.options.get("flow_target", 0.0)), out["loss"]))
         out["bpp"] = torch.stack([o["bits"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
         if kind != "motion":  # what the frame coder adds: x_hat's PSNR against the motion-compensated prediction's
             out["psnr_prediction"] = torch.stack([
