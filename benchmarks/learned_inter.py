@@ -23,13 +23,16 @@ ablation model given with ``--weights-file``).  ``table`` prints the points with
 against the -log2 p estimate, I and P pictures apart), the BD-rate against x265 and the ablation's BD-rate.
 ``speed`` codes view 0 of the centre ``--crop`` in low delay (one I picture, then P pictures) with 2 threads.
 ``--codec mv-mginr`` (with ``--part``, ``--no-anchor``) fits the INR codec on the same crop, so ``merge`` can put
-it beside lmvc: ``table`` then gives lmvc's BD-rate against it.
+it beside lmvc: ``table`` then gives lmvc's BD-rate against it.  Another weights generation merged with the suffix
+``-vN`` (``mlvc-v2/ld``, ``lmvc-v2/ld``) is compared with its own generation (lmvc-vN against mlvc-vN simulcast),
+not as an ablation.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -96,6 +99,10 @@ def merge(args: argparse.Namespace) -> int:
     return 0
 
 
+GENERATION = re.compile(r"(?:lmvc|mlvc)(-v\d+)?")
+"""A series of another weights generation ("mlvc-v2/ld": merged with the suffix -v2), not an ablation variant."""
+
+
 def table(args: argparse.Namespace) -> int:
     folder = _folder(args)
     points = load_results(folder / "results.json")
@@ -119,15 +126,17 @@ def table(args: argparse.Namespace) -> int:
     print((folder / "bd_rate.md").read_text())
     series = group_series(points)
     rows = []  # (test, anchor)
+    generations = sorted({m.group(1) or "" for name in series if (m := GENERATION.fullmatch(name.split("/")[0]))})
     for structure in ("ld", "ra"):
-        if f"lmvc/{structure}" in series and f"mlvc/{structure}" in series:
-            rows.append((f"lmvc/{structure}", f"mlvc/{structure}"))   # inter-view gain: the backbone on each view
-        if f"lmvc/{structure}" in series and f"mv-mginr/{structure}" in series:
-            rows.append((f"lmvc/{structure}", f"mv-mginr/{structure}"))  # the learned predictive vs the INR codec
+        for g in generations:  # inter-view gain: lmvc of weights generation g against its backbone on each view
+            if f"lmvc{g}/{structure}" in series and f"mlvc{g}/{structure}" in series:
+                rows.append((f"lmvc{g}/{structure}", f"mlvc{g}/{structure}"))
+            if f"lmvc{g}/{structure}" in series and f"mv-mginr/{structure}" in series:
+                rows.append((f"lmvc{g}/{structure}", f"mv-mginr/{structure}"))  # learned predictive vs INR
         for codec in ("mlvc", "lmvc"):  # variants (ablations, "CODEC-NAME/structure"): the full model as the test
             base = f"{codec}/{structure}"
-            rows += [(base, name) for name in series
-                     if name.startswith(codec + "-") and name.endswith("/" + structure) and base in series]
+            rows += [(base, name) for name in series if name.startswith(codec + "-") and name.endswith("/" + structure)
+                     and not GENERATION.fullmatch(name.split("/")[0]) and base in series]
     if "mlvc/ra" in series and "mlvc/ld" in series:
         rows.append(("mlvc/ra", "mlvc/ld"))   # what the hierarchy gives the P model
     if rows:
