@@ -372,7 +372,7 @@ def test_the_motion_losss_flow_target_adds_the_decoded_motions_error_and_reaches
             "loss": "motion", "flow_target": weight}), torch.tensor([400.0]))
     epe = float(out[0.0]["epe_motion"])
     assert epe > 0 and float(out[2.0]["epe_motion"]) == pytest.approx(epe)
-    assert float(out[2.0]["loss"]) == pytest.approx(float(out[0.0]["loss"]) + 2.0 * epe, rel=1e-5)
+    assert float(out[2.0]["loss"].detach()) == pytest.approx(float(out[0.0]["loss"].detach()) + 2.0 * epe, rel=1e-5)
 
     from mvcodec.train.tasks.inter import flow_target_loss
     model = task.build_model(TINY.to_json())
@@ -450,7 +450,7 @@ def test_decoder_noise_lets_latents_below_the_rounding_step_reach_the_decoder() 
 
 
 def test_configs_write_out_the_default_schedule_and_the_fix_starts_from_mlvc_v1() -> None:
-    """configs/inter.yaml is the task's default schedule written out (names, losses, trainable, frames); the
+    """configs/inter.yaml is the task's default schedule written out (names, options, trainable, frames); the
     collapse fix (configs/inter-rate-collapse-fix.yaml) takes the P model of the shipped mlvc-v1 (every tensor
     fits the model of its config) and re-runs the frame stages."""
     from pathlib import Path
@@ -462,9 +462,9 @@ def test_configs_write_out_the_default_schedule_and_the_fix_starts_from_mlvc_v1(
     task = get_task("inter")
     written = load_config(configs / "inter.yaml").stages
     default = task.default_stages()
-    assert [(s.name, s.trainable, s.frames, s.options.get("loss"), s.options.get("decoder_quantization"))
-            for s in written] == [(s.name, s.trainable, s.frames, s.options.get("loss"),
-                                   s.options.get("decoder_quantization")) for s in default]
+    def described(s):  # every option but the I pictures' weights, which the config names and the default leaves open
+        return s.name, s.trainable, s.frames, {k: v for k, v in s.options.items() if k != "intra_weights"}
+    assert [described(s) for s in written] == [described(s) for s in default]
     fix = load_config(configs / "inter-rate-collapse-fix.yaml")
     assert [s.options["loss"] for s in fix.stages] == ["reconstruction", "context", "rd", "rd"] and fix.init_exclude
     model = task.build_model(dict(fix.model))
