@@ -355,3 +355,22 @@ def test_shipped_mlvc_v2_codes_its_frame_latent_where_mlvc_v1_codes_nothing(tmp_
         assert all(np.array_equal(a, b) for a, b in zip(first, again))
         psnr[weights] = measure_file(clip, path, codec=codec).psnr_rgb
     assert psnr["mlvc-v2"] > psnr["mlvc-v1"]
+
+
+def test_shipped_mlvc_v3_codes_its_motion_where_mlvc_v2_codes_none(tmp_path: Path) -> None:
+    """mlvc-v3 (a flow net with a cost volume and the fixed motion stage: BENCHMARKS.md "The flow net never
+    learned") codes non-zero motion-latent symbols, decodes them exactly, and predicts its P pictures better than
+    mlvc-v2, whose flow net stays at zero flow."""
+    from mvcodec.api import decode_file, measure_file
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=1, frames=3, height=64, width=64, seed=5)
+    psnr = {}
+    for weights in ("mlvc-v2", "mlvc-v3"):
+        codec = MlvcCodec(weights=weights)
+        path = tmp_path / f"{weights}.mvc"
+        share = encode_file(clip, codec, EncodeSettings(2, "ld", gop=3), path).extra["nonzero_symbol_share"]["y_mv"]
+        assert (share > 0.01) if weights == "mlvc-v3" else share == 0.0
+        first, again = ([f.rgb for f in decode_file(path, codec=codec)] for _ in range(2))
+        assert all(np.array_equal(a, b) for a, b in zip(first, again))
+        psnr[weights] = measure_file(clip, path, codec=codec).psnr_rgb
+    assert psnr["mlvc-v3"] > psnr["mlvc-v2"]
