@@ -18,10 +18,11 @@ Quality: the rung ``q`` (0 = fewest bits .. Q-1) of both models' gain vectors.  
 "ra" (hierarchical B over GOPs of ``ra_gop`` frames, option, default 8; B pictures coded by the P model from
 the cheaper of their two references, option ``b_reference=rd|past|future``), "intra" (every frame intra).
 
-Weights: option ``weights=ID`` (shipped, default ``mlvc-v1``) or ``weights_file=PATH``: one safetensors file
-holding both models' tensors under the prefixes ``intra.`` and ``inter.`` with both configs in its metadata
-(:func:`save_mlvc_weights`).  The file's SHA-256 goes into the header; a decoder finds the weights with that hash
-in the zoo, its ``weights_file`` or ``$MVCODEC_WEIGHTS`` (as ``mvc-intra`` does), and refuses the file otherwise.
+Weights: option ``weights=ID`` (shipped, default ``mlvc-v3``: the one that codes motion) or ``weights_file=PATH``:
+one safetensors file holding both models' tensors under the prefixes ``intra.`` and ``inter.`` with both configs in
+its metadata (:func:`save_mlvc_weights`).  The file's SHA-256 goes into the header; a decoder finds the weights
+with that hash in the zoo, its ``weights_file`` or ``$MVCODEC_WEIGHTS`` (as ``mvc-intra`` does), and refuses the
+file otherwise.
 Damaged packets (``skip_damaged``): a damaged packet costs its frame and the frames that depend on it (ld: the
 rest of its intra period).
 """
@@ -69,7 +70,7 @@ INTRA_PACKET = 0
 INTER_PACKET = 1
 B_PAST_PACKET = 4    # a B picture coded from its past candidate
 B_FUTURE_PACKET = 5  # ... from its future candidate
-DEFAULT_WEIGHTS = "mlvc-v1"
+DEFAULT_WEIGHTS = "mlvc-v3"
 B_REFERENCES = ("rd", "past", "future")
 
 
