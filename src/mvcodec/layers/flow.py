@@ -55,7 +55,7 @@ class FlowLevel(nn.Module):
     """SpyNet's basic module ``G_l``: ``(B, 8 + (2 search + 1)^2, h, w) -> (B, 2, h, w)`` (``(B, 8, h, w)`` with
     ``search`` 0), a residual flow in pixels of level l."""
 
-    def __init__(self, channels: int, search: int = 0) -> None:
+    def __init__(self, channels: int, search: int) -> None:
         super().__init__()
         inputs = 8 + (2 * search + 1) ** 2 if search else 8
         self.net = nn.Sequential(conv(inputs, channels, 3), nn.LeakyReLU(0.1), conv(channels, channels, 3),
