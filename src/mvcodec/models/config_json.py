@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from mvcodec.errors import InputError
@@ -10,9 +11,10 @@ from mvcodec.errors import InputError
 C = TypeVar("C")
 
 
-def config_from_json(cls: type[C], data: Any, what: str) -> C:
+def config_from_json(cls: type[C], data: Any, what: str, missing: Mapping[str, Any] | None = None) -> C:
     """``cls(**data)`` for a dict (or a JSON string of one) with only ``cls``'s fields; anything else (unknown
-    keys, wrong types, values the dataclass refuses) is an :class:`InputError` naming ``what``."""
+    keys, wrong types, values the dataclass refuses) is an :class:`InputError` naming ``what``.  ``missing``: values
+    for fields the data lacks (a config stored before those fields existed), instead of the dataclass defaults."""
     if isinstance(data, str):
         try:
             data = json.loads(data)
@@ -21,6 +23,7 @@ def config_from_json(cls: type[C], data: Any, what: str) -> C:
     known = set(cls.__dataclass_fields__)  # type: ignore[attr-defined]
     if not isinstance(data, dict) or set(data) - known:
         raise InputError(f"bad {what} config {data!r} (keys: {', '.join(sorted(known))})")
+    data = {**(missing or {}), **data}
     try:
         return cls(**data)
     except TypeError as exc:

@@ -29,7 +29,7 @@ are bit-identical on both sides whatever the thread count; the encoder codes wit
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, Self
 
@@ -104,22 +104,16 @@ class InterConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Any) -> InterConfig:
-        """From :meth:`to_json`'s dict (or a JSON string); anything else is an :class:`InputError`."""
-        return config_from_json(cls, data, "inter model")
+    def from_json(cls, data: Any, missing: Mapping[str, Any] | None = None) -> InterConfig:
+        """From :meth:`to_json`'s dict (or a JSON string); anything else is an :class:`InputError`.  ``missing``:
+        values for absent fields (:func:`~mvcodec.models.config_json.config_from_json`)."""
+        return config_from_json(cls, data, "inter model", missing)
 
     @classmethod
     def from_stored(cls, data: Any) -> Self:
         """:meth:`from_json` for a config stored by an earlier version (a weights file, a zoo entry, a bitstream
         header): a field added since takes the value that rebuilds what was stored (:data:`STORED_DEFAULTS`)."""
-        if isinstance(data, str):
-            try:
-                data = json.loads(data)
-            except ValueError:
-                pass  # from_json names the problem
-        if isinstance(data, dict):
-            data = {**STORED_DEFAULTS, **data}
-        return cls.from_json(data)
+        return cls.from_json(data, STORED_DEFAULTS)
 
 
 STORED_DEFAULTS: dict[str, Any] = {"flow_search": 0}

@@ -36,6 +36,7 @@ motion features). Exactness: every net is made of the exact convolutions of :mod
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,8 +78,8 @@ class DependentConfig(InterConfig):
         return InterConfig(**{k: getattr(self, k) for k in InterConfig.__dataclass_fields__})
 
     @classmethod
-    def from_json(cls, data: Any) -> DependentConfig:
-        return config_from_json(cls, data, "dependent-view model")
+    def from_json(cls, data: Any, missing: Mapping[str, Any] | None = None) -> DependentConfig:
+        return config_from_json(cls, data, "dependent-view model", missing)
 
 
 @dataclass
