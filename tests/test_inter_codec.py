@@ -337,23 +337,27 @@ def test_weights_files_are_byte_identical_for_the_same_content(tmp_path: Path) -
     assert read_weights_file(a).inter_config == TINY_INTER
 
 
+def shipped_weights_round_trip(codec, views: int, path: Path) -> tuple[dict[str, float], float]:
+    """Code a small moving synthetic clip (``views`` x 3 frames of 64x64, rung 2, low delay) with ``codec``
+    into the file ``path``; assert that two decodes of it agree exactly.  Returns the encoder's
+    ``nonzero_symbol_share`` and the PSNR-RGB decoded from the file."""
+    from mvcodec.api import decode_file, measure_file
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=views, frames=3, height=64, width=64, seed=5)
+    shares = encode_file(clip, codec, EncodeSettings(2, "ld", gop=3), path).extra["nonzero_symbol_share"]
+    first, again = ([f.rgb for f in decode_file(path, codec=codec)] for _ in range(2))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    return shares, measure_file(clip, path, codec=codec).psnr_rgb
+
+
 def test_shipped_mlvc_v2_codes_its_frame_latent_where_mlvc_v1_codes_nothing(tmp_path: Path) -> None:
     """mlvc-v2 (the rate-collapse fix: BENCHMARKS.md "Breaking the rate collapse") codes non-zero frame-latent
     symbols in its P pictures, decodes them exactly, and reconstructs the P pictures better than mlvc-v1, whose
     P pictures carry only their hyper-latents."""
-    from mvcodec.api import decode_file, measure_file
-    torch.set_num_threads(1)
-    clip = synthetic_clip(views=1, frames=3, height=64, width=64, seed=5)
     psnr = {}
     for weights in ("mlvc-v1", "mlvc-v2"):
-        codec = MlvcCodec(weights=weights)
-        path = tmp_path / f"{weights}.mvc"
-        result = encode_file(clip, codec, EncodeSettings(2, "ld", gop=3), path)
-        share = result.extra["nonzero_symbol_share"]["y"]
-        assert (share > 0.01) if weights == "mlvc-v2" else share == 0.0
-        first, again = ([f.rgb for f in decode_file(path, codec=codec)] for _ in range(2))
-        assert all(np.array_equal(a, b) for a, b in zip(first, again))
-        psnr[weights] = measure_file(clip, path, codec=codec).psnr_rgb
+        shares, psnr[weights] = shipped_weights_round_trip(MlvcCodec(weights=weights), 1, tmp_path / f"{weights}.mvc")
+        assert (shares["y"] > 0.01) if weights == "mlvc-v2" else shares["y"] == 0.0
     assert psnr["mlvc-v2"] > psnr["mlvc-v1"]
 
 
@@ -361,16 +365,8 @@ def test_shipped_mlvc_v3_codes_its_motion_where_mlvc_v2_codes_none(tmp_path: Pat
     """mlvc-v3 (a flow net with a cost volume and the fixed motion stage: BENCHMARKS.md "The flow net never
     learned") codes non-zero motion-latent symbols, decodes them exactly, and predicts its P pictures better than
     mlvc-v2, whose flow net stays at zero flow."""
-    from mvcodec.api import decode_file, measure_file
-    torch.set_num_threads(1)
-    clip = synthetic_clip(views=1, frames=3, height=64, width=64, seed=5)
     psnr = {}
     for weights in ("mlvc-v2", "mlvc-v3"):
-        codec = MlvcCodec(weights=weights)
-        path = tmp_path / f"{weights}.mvc"
-        share = encode_file(clip, codec, EncodeSettings(2, "ld", gop=3), path).extra["nonzero_symbol_share"]["y_mv"]
-        assert (share > 0.01) if weights == "mlvc-v3" else share == 0.0
-        first, again = ([f.rgb for f in decode_file(path, codec=codec)] for _ in range(2))
-        assert all(np.array_equal(a, b) for a, b in zip(first, again))
-        psnr[weights] = measure_file(clip, path, codec=codec).psnr_rgb
+        shares, psnr[weights] = shipped_weights_round_trip(MlvcCodec(weights=weights), 1, tmp_path / f"{weights}.mvc")
+        assert (shares["y_mv"] > 0.01) if weights == "mlvc-v3" else shares["y_mv"] == 0.0
     assert psnr["mlvc-v3"] > psnr["mlvc-v2"]
