@@ -24,14 +24,14 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
-from safetensors.torch import load_file
 
 from mvcodec.codecs.learned_inter import read_weights_file, zoo_weights
 from mvcodec.data.datasets import build_dataset
 from mvcodec.layers.warp import warp
 from mvcodec.models.dpb import DecodedPicture
 from mvcodec.models.inter import InterConfig, InterModel, build_inter
+from mvcodec.train.checkpoint import initial_weights
+from mvcodec.train.config import load_config
 from mvcodec.train.tasks.inter import backward_flow
 
 
@@ -42,9 +42,8 @@ def load_inter(spec: str) -> InterModel:
         _, model = zoo_weights(spec).models()
     elif path.parent.name in ("stages", "checkpoints") or path.name == "final.safetensors":
         run = path.parent.parent if path.parent.name in ("stages", "checkpoints") else path.parent
-        model = build_inter(InterConfig.from_json(yaml.safe_load((run / "config.yaml").read_text())["model"]))
-        tensors = {k: v for k, v in load_file(str(path)).items() if not k.startswith("optim.")}
-        model.load_state_dict(tensors, strict=False)
+        model = build_inter(InterConfig.from_json(load_config(run / "config.yaml").model))
+        initial_weights(model, str(path), exclude=("optim.",))  # a checkpoint also holds the optimiser's state
     else:
         _, model = read_weights_file(path).models()
     return model.eval()
