@@ -374,6 +374,11 @@ def test_the_motion_losss_flow_target_adds_the_decoded_motions_error_and_reaches
     assert epe > 0 and float(out[2.0]["epe_motion"]) == pytest.approx(epe)
     assert float(out[2.0]["loss"].detach()) == pytest.approx(float(out[0.0]["loss"].detach()) + 2.0 * epe, rel=1e-5)
 
+    for bad in ("strong", -1.0, float("nan")):
+        with pytest.raises(InputError, match="flow_target is a number >= 0"):
+            task.loss(model, hand_batch(frames=3), Stage(name="m", steps=1, frames=3, options={
+                "loss": "motion", "flow_target": bad}), torch.tensor([400.0]))
+
     from mvcodec.train.tasks.inter import flow_target_loss
     model = task.build_model(TINY.to_json())
     x = hand_batch(frames=2)["frames"][:, 0]

@@ -97,6 +97,14 @@ def decoder_quantization(stage: Stage) -> str:
     return mode
 
 
+def flow_target(stage: Stage) -> float:
+    """Stage option ``flow_target``: the weight (a number >= 0, default 0) of the motion loss's flow term."""
+    weight = stage.options.get("flow_target", 0.0)
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise InputError(f"stage {stage.name}: flow_target is a number >= 0, not {weight!r}")
+    return float(weight)
+
+
 def charged_bits(out: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
     """The estimated bits ``(S,)`` that the loss ``kind`` charges for one P picture's :meth:`InterModel.forward`
     output (:data:`RATE`; zeros for "reconstruction")."""
@@ -169,7 +177,7 @@ class InterTask:
                  for t, o in enumerate(outs)]
         out = average_terms(terms)
         if kind == "motion":
-            out.update(flow_target_loss(outs, float(stage.options.get("flow_target", 0.0)), out["loss"]))
+            out.update(flow_target_loss(outs, flow_target(stage), out["loss"]))
         out["bpp"] = torch.stack([o["bits"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
         if kind != "motion":  # what the frame coder adds: x_hat's PSNR against the motion-compensated prediction's
             out["psnr_prediction"] = torch.stack([
