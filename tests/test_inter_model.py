@@ -3,6 +3,8 @@ exact compress/decompress with 1, 2 and 3 references, the M-LVC ablation as conf
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -386,6 +388,38 @@ def test_the_motion_losss_flow_target_adds_the_decoded_motions_error_and_reaches
     flow_target_loss(o, 1.0, torch.zeros(()))["loss"].backward()
     grads = {n for n, p in model.named_parameters() if p.grad is not None and float(p.grad.abs().sum()) > 0}
     assert all(any(n.startswith(f"motion.{net}") for n in grads) for net in ("mv_enc", "mv_dec"))
+
+
+@pytest.mark.parametrize("options, frames, fragment", [
+    ({"flow_targt": 20.0}, 4, "option 'flow_targt', which this task does not read"),
+    ({"loss": "motoin"}, 4, "has loss 'motoin'"),
+    ({"loss": "rd"}, 1, "needs frames >= 2"),
+    ({"decoder_quantization": "round"}, 2, "decoder_quantization is one of"),
+    ({"loss": "motion", "flow_target": "strong"}, 4, "flow_target is a number >= 0"),
+    ({"i_frame_noise": -0.1}, 2, "i_frame_noise is a number >= 0"),
+    ({"intra_weights": "zoo:mvc-intra-v9"}, 2, "intra_weights 'zoo:mvc-intra-v9': no shipped weights"),
+    ({"intra_weights": 3}, 2, "intra_weights is a weights file or zoo:ID"),
+])
+def test_the_inter_tasks_stage_options_are_checked_before_the_run_starts(
+        tmp_path: Path, options: dict, frames: int, fragment: str) -> None:
+    """task.check_stage, called by the engine before the run folder exists: a misspelt or bad option is a
+    one-line InputError and nothing is written; the default schedule and configs/inter.yaml pass."""
+    from mvcodec.train.config import load_config
+    from mvcodec.train.engine import train
+    from mvcodec.train.task import Stage, get_task
+    task = get_task("inter")
+    for stage in task.default_stages():
+        task.check_stage(stage)
+    cfg = load_config(base={"task": "inter", "lambdas": [100.0 * (q + 1) for q in range(TINY.qualities)],
+                            "out": str(tmp_path / "run"), "model": TINY.to_json(),
+                            "data": {"kind": "synthetic", "crop": [64, 64], "frames": 4, "length": 4},
+                            "stages": [{"name": "s", "steps": 1, "frames": frames, "options": options}],
+                            "num_workers": 0, "device": "cpu", "batch_size": 1})
+    with pytest.raises(InputError, match=fragment):
+        train(cfg)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(InputError, match=fragment):
+        task.check_stage(Stage(name="s", steps=1, frames=frames, options=options))
 
 
 def test_backward_flow_of_a_uniform_motion_is_its_negation() -> None:

@@ -26,7 +26,7 @@ from mvcodec.train.checkpoint import sha256_file
 from mvcodec.train.config import RunConfig, config_hash, load_config, save_config
 from mvcodec.train.engine import resume_config, train
 from mvcodec.train.rd_loss import average_terms, likelihood_bits, ms_ssim, rd_loss
-from mvcodec.train.task import Stage, register_task
+from mvcodec.train.task import Stage, check_option_names, register_task
 
 TOY = "toy-ae-test"
 TOY_AUX = "toy-ae-aux-test"
@@ -93,6 +93,9 @@ class ToyTask:
     def default_stages(self) -> list[Stage]:
         return [Stage("transforms", steps=3, lr=3e-3, trainable=("g_a", "g_s", "gain")),
                 Stage("all", steps=3, lr=1e-3)]
+
+    def check_stage(self, stage: Stage) -> None:
+        check_option_names(TOY, stage, ("poison",))
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
              lmbda: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -355,6 +358,8 @@ def test_resume_refuses_a_changed_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize("overrides, error, fragment", [
     ({"stages": [{"name": "s", "steps": 1, "trainable": ["g_b"]}]}, InputError, "names no parameter"),
     ({"batch_size": 9}, InputError, "fewer than batch_size"),
+    ({"stages": [{"name": "s", "steps": 1, "options": {"poisson": True}}]}, InputError,
+     "option 'poisson', which this task does not read"),
     ({"stages": [{"name": "s", "steps": 2, "options": {"poison": True}}]}, CodecError, "diverged at step 2"),
 ])
 def test_training_errors(tmp_path: Path, overrides: dict[str, Any], error: type, fragment: str) -> None:

@@ -210,6 +210,8 @@ class _Run:
             raise InputError(f"the model has {qualities} quality gains but the config lists "
                              f"{len(self.cfg.lambdas)} lambdas: they must match")
         check_trainable(model, self.cfg.stages)
+        for stage in self.cfg.stages:
+            task.check_stage(stage)
         loaded = load_checkpoint(self.run_dir, self.hash) if resume else None
         state, tensors = loaded if loaded is not None else (TrainState(), {})
         if tensors:

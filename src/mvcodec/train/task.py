@@ -8,6 +8,8 @@
     cfg.data  (dict from YAML)     ------------>  dataset(cfg.data, split) -> torch Dataset of dict batches
     schedule (cfg.stages or        <------------  default_stages() -> list[Stage]
               the task's default)
+    before the run folder exists   ------------>  check_stage(stage): the stage's options and frames, or a one-line
+                                                   InputError (a misspelt option would otherwise do nothing)
     each step: batch, stage, lmbda ------------>  loss(model, batch, stage, lmbda) -> {"loss": scalar tensor,
                                                    "bpp": ..., "mse": ..., "psnr": ... (detached, for logs)}
     after training                 ------------>  finalize(model): integer entropy tables (EntropyBottleneck.update)
@@ -25,11 +27,13 @@ configs refer to.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Callable, Iterable, Literal, Protocol
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+
+from mvcodec.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,8 @@ class Stage:
     ``trainable``: parameter-name prefixes that train in this stage (empty: all; the rest is frozen);
     ``frames``: frames per training sequence (1 for intra; > 1 for the cascaded inter loss, gradients kept across
     them); ``distortion``: "mse" (lambda * MSE + R) or "msssim" (lambda * (1 - MS-SSIM) + R); ``options``:
-    task-specific switches (e.g. {"motion_only": True}).
+    task-specific switches (e.g. {"loss": "motion"} of the inter task; ``TrainTask.check_stage`` refuses
+    one the task does not read).
     """
 
     name: str
@@ -62,10 +67,22 @@ class TrainTask(Protocol):
 
     def default_stages(self) -> list[Stage]: ...
 
+    def check_stage(self, stage: Stage) -> None: ...
+
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
              lmbda: torch.Tensor) -> dict[str, torch.Tensor]: ...
 
     def finalize(self, model: nn.Module) -> None: ...
+
+
+def check_option_names(task: str, stage: Stage, known: Iterable[str]) -> None:
+    """A stage option that the task does not read is a one-line :class:`InputError` naming it and the known ones
+    (a misspelt ``flow_targt: 20`` would otherwise train without the term)."""
+    known = sorted(known)
+    unknown = sorted(set(stage.options) - set(known))
+    if unknown:
+        raise InputError(f"{task} task: stage {stage.name} has the option {unknown[0]!r}, which this task does not "
+                         f"read (its options: {', '.join(known) or 'none'})")
 
 
 _TASKS: dict[str, Callable[[], TrainTask]] = {}

@@ -44,11 +44,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from mvcodec.errors import InputError
+from mvcodec.errors import CodecError, InputError
 from mvcodec.layers.warp import warp
 from mvcodec.models.inter import InterConfig, InterModel, TrainCoder, build_inter
 from mvcodec.train.rd_loss import average_terms, mean_psnr, rd_loss
-from mvcodec.train.task import Stage, register_task
+from mvcodec.train.task import Stage, check_option_names, register_task
 
 MOTION_CODER_PARAMS = ("motion.", "mv_predictor.", "mv_refiner.", "mv_gain", "mv_inv_gain", "mv_entropy_bottleneck.")
 """What the "motion" stage trains: the motion coder, with the flow net frozen.  Trained with it, the flow net
@@ -85,6 +85,20 @@ def sequences(batch: dict[str, torch.Tensor], frames: int, lmbda: torch.Tensor) 
     if flow is not None:
         flow = flow[:, :, : frames - 1].flatten(0, 1)
     return clips[:, :, :frames].flatten(0, 1), quality, lmbda, flow
+
+
+OPTIONS = ("loss", "flow_target", "decoder_quantization", "intra_weights", "i_frame_noise")
+"""The stage options this task reads (module docstring)."""
+
+
+def loss_kind(stage: Stage) -> str:
+    """Stage option ``loss`` (one of :data:`LOSSES`, default "rd"); every loss needs ``frames >= 2``."""
+    kind = stage.options.get("loss", "rd")
+    if kind not in LOSSES:
+        raise InputError(f"inter task: stage {stage.name} has loss {kind!r} (choose from {', '.join(LOSSES)})")
+    if stage.frames < 2:
+        raise InputError(f"inter task: stage {stage.name} needs frames >= 2 (an I picture and a P picture)")
+    return kind
 
 
 def decoder_quantization(stage: Stage) -> str:
@@ -159,13 +173,24 @@ class InterTask:
             Stage(name="cascade", steps=40_000, lr=5e-5, frames=5, options={"loss": "rd"}),
         ]
 
+    def check_stage(self, stage: Stage) -> None:
+        """Every option of ``stage`` before the run starts (the loss reads them again, one step at a time)."""
+        check_option_names("inter", stage, OPTIONS)
+        loss_kind(stage)
+        decoder_quantization(stage)
+        flow_target(stage)
+        noise = stage.options.get("i_frame_noise", 0.01)
+        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
+            raise InputError(f"stage {stage.name}: i_frame_noise is a number >= 0, not {noise!r}")
+        path = stage.options.get("intra_weights")
+        if path is not None:
+            if not isinstance(path, str) or not path:
+                raise InputError(f"stage {stage.name}: intra_weights is a weights file or zoo:ID, not {path!r}")
+            self._intra_model(path, torch.device("cpu"))
+
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
              lmbda: torch.Tensor) -> dict[str, torch.Tensor]:
-        kind = stage.options.get("loss", "rd")
-        if kind not in LOSSES:
-            raise InputError(f"inter task: stage {stage.name} has loss {kind!r} (choose from {', '.join(LOSSES)})")
-        if stage.frames < 2:
-            raise InputError(f"inter task: stage {stage.name} needs frames >= 2 (an I picture and a P picture)")
+        kind = loss_kind(stage)
         x, quality, lmbda, flow = sequences(batch, stage.frames, lmbda)
         if kind == "flow":
             return self._flow_loss(model, x, flow)
@@ -213,12 +238,16 @@ class InterTask:
             return (x0 + sigma * torch.randn_like(x0)).clamp(0, 1)
 
     def _intra_model(self, path: str, device: torch.device) -> nn.Module:
-        """The frozen intra model of ``path``: a weights file, or ``zoo:ID`` for shipped weights."""
+        """The frozen intra model of ``path`` on ``device``: a weights file, or ``zoo:ID`` for shipped weights; one
+        that cannot be read is a one-line :class:`InputError` naming the option."""
         if path not in self._intra:
             from mvcodec.codecs.learned_intra import read_weights_file, zoo_weights
-            weights = zoo_weights(path[4:]) if path.startswith("zoo:") else read_weights_file(path)
-            self._intra[path] = weights.model().to(device).eval()
-        return self._intra[path]
+            try:
+                weights = zoo_weights(path[4:]) if path.startswith("zoo:") else read_weights_file(path)
+            except CodecError as exc:
+                raise InputError(f"inter task: intra_weights {path!r}: {exc}") from None
+            self._intra[path] = weights.model().eval()
+        return self._intra[path].to(device)
 
     def finalize(self, model: nn.Module) -> None:
         inner = getattr(model, "module", model)  # unwrap DistributedDataParallel

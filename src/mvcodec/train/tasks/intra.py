@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from mvcodec.errors import InputError
 from mvcodec.models.intra import IntraConfig, IntraModel, build_intra
 from mvcodec.train.rd_loss import rd_loss
-from mvcodec.train.task import Stage, register_task
+from mvcodec.train.task import Stage, check_option_names, register_task
 
 
 def pictures(batch: dict[str, torch.Tensor], lmbda: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -54,6 +54,9 @@ class IntraTask:
 
     def default_stages(self) -> list[Stage]:
         return [Stage(name="intra", steps=200_000, lr=1e-4)]
+
+    def check_stage(self, stage: Stage) -> None:
+        check_option_names("intra", stage, ())
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
              lmbda: torch.Tensor) -> dict[str, torch.Tensor]:

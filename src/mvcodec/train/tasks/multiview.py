@@ -35,7 +35,7 @@ from mvcodec.models.inter import InterModel
 from mvcodec.models.intra import IntraModel
 from mvcodec.models.multiview import DependentConfig, DependentViewModel, InterViewRefs, from_single_view
 from mvcodec.train.rd_loss import average_terms, rd_loss
-from mvcodec.train.task import Stage, register_task
+from mvcodec.train.task import Stage, check_option_names, register_task
 
 PRIORS = ("iv_mv_down.", "iv_mv_prior.", "iv_pyramid.", "iv_prior_down.", "iv_prior.", "hdc_em.")
 MODULES = PRIORS + ("iv_mv_enc.", "iv_mv_dec.", "iv_predict.", "hdc_fer.")
@@ -84,6 +84,9 @@ class MultiviewTask:
             Stage(name="modules", steps=40_000, lr=1e-4, trainable=MODULES, frames=2),
             Stage(name="all", steps=40_000, lr=5e-5, frames=4),
         ]
+
+    def check_stage(self, stage: Stage) -> None:
+        check_option_names("multiview", stage, ())
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
              lmbda: torch.Tensor) -> dict[str, torch.Tensor]:
