@@ -203,6 +203,10 @@ def test_shipping_a_run_into_the_zoo(tmp_path, monkeypatch):
     assert codec.unavailable_reason() is None and codec.weights().config.M == 40
     assert ship_main([str(tmp_path / "run"), "tiny-v0", "--trained", "again"]) == 2   # already shipped
     assert ship_main([str(tmp_path / "nowhere"), "x", "--trained", "t"]) == 2
+    for bad in ("../outside", "Tiny v1", ".hidden", ""):   # the id names a file in the zoo: no path, no surprise
+        assert ship_main([str(tmp_path / "run"), bad, "--trained", "t"]) == 2
+    assert sorted(p.name for p in zoo_dir.iterdir()) == ["index.json", "tiny-v0.safetensors"]
+    assert not (tmp_path / "outside.safetensors").exists()
     (zoo_dir / "tiny-v0.safetensors").write_bytes(b"corrupt")
     assert "corrupt" in get_codec("mvc-intra", weights="tiny-v0").unavailable_reason()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -27,11 +28,17 @@ from mvcodec import zoo as _zoo
 from mvcodec.atomic import atomic_write_text, write_atomic
 from mvcodec.errors import InputError
 
+WEIGHTS_ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+"""What a shipped weights id may be: it names the file ``ID.safetensors`` in the zoo folder, so no path."""
+
 
 def ship(run_dir: str | Path, weights_id: str, trained: str, replace: bool = False,
          zoo_dir: str | Path | None = None, intra: str | None = None) -> dict:
     """Copy the run's final weights into ``zoo_dir`` (default: the package's zoo) and write their entry; an
     ``inter`` run is joined with the shipped intra weights ``intra`` (module docstring)."""
+    if not WEIGHTS_ID.fullmatch(weights_id):
+        raise InputError(f"weights id {weights_id!r}: lower-case letters, digits, '-' and '.', starting with a letter "
+                         f"or digit (it names the file in the zoo)")
     run, zoo = Path(run_dir), Path(zoo_dir) if zoo_dir is not None else _zoo._folder()
     info_path, weights_path = run / "final.json", run / "final.safetensors"
     if not info_path.is_file() or not weights_path.is_file():
