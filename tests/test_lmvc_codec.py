@@ -49,8 +49,8 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return path, base
 
 
-def codec(weights: tuple[Path, Path]) -> LmvcCodec:
-    return LmvcCodec(weights_file=str(weights[0]), base_weights_file=str(weights[1]))
+def codec(weights: tuple[Path, Path], **options: str) -> LmvcCodec:
+    return LmvcCodec(weights_file=str(weights[0]), base_weights_file=str(weights[1]), **options)
 
 
 def digest(frames: list) -> str:
@@ -62,11 +62,11 @@ def digest(frames: list) -> str:
 
 @pytest.fixture(scope="module")
 def coded(weights, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, np.ndarray]:
-    """2 views x 5 frames x 48x80, intra period 3: frames 0, 3 key pictures."""
+    """2 views x 5 frames x 48x80, intra period 3: frames 0, 3 key pictures (inter-view, forced)."""
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=5, height=48, width=80)
     path = tmp_path_factory.mktemp("c") / "clip.mvc"
-    result = encode_file(clip, codec(weights), EncodeSettings(1, "ld", gop=3), path)
+    result = encode_file(clip, codec(weights, key_picture="interview"), EncodeSettings(1, "ld", gop=3), path)
     return path, result.extra, clip.frames
 
 
@@ -151,6 +151,43 @@ def test_missing_base_weights_and_bad_options_are_refused(weights, tmp_path) -> 
         LmvcCodec(nope=1)
     with pytest.raises(InputError, match="ra_gop"):
         LmvcCodec(weights_file=str(weights[0]), base_weights_file=str(weights[1]), ra_gop=3)
+    with pytest.raises(InputError, match="key_picture must be one of rd, interview, intra"):
+        codec(weights, key_picture="both")
+
+
+def test_a_dependent_key_picture_is_intra_or_inter_view_whichever_costs_less(weights, tmp_path) -> None:
+    """key_picture=intra codes the dependent view's key pictures as I pictures (kind 0): exact, and frame 0 of
+    view 1 then reads its own packet only; key_picture=rd (the default) codes both ways and keeps the lower
+    lambda * MSE + real bpp, packet for packet the forced mode's."""
+    from mvcodec.codecs.learned_inter import INTRA_PACKET
+    from mvcodec.codecs.learned_structure import rd_cost
+
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=2, frames=4, height=32, width=64)
+    packets, cost = {}, {}
+    for mode in ("interview", "intra", "rd"):
+        path = tmp_path / f"{mode}.mvc"
+        extra = encode_file(clip, codec(weights, key_picture=mode), EncodeSettings(2, "ld", gop=2), path).extra
+        frames = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=codec(weights))}
+        from mvcodec.metrics import MetricAccumulator
+        acc = MetricAccumulator(ms_ssim=False)
+        for (v, t), rgb in frames.items():
+            acc.add(v, clip.frames[v, t], rgb)
+        assert acc.result().psnr_rgb == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
+        with MvcReader(path) as reader:
+            packets[mode] = {(e.view, e.first_frame): (e.kind, reader.read_packet(e)) for e in reader.select()}
+        x, x_hat = (torch.from_numpy(a).permute(2, 0, 1)[None].double() / 255 for a in (clip.frames[1, 0],
+                                                                                       frames[(1, 0)]))
+        cost[mode] = rd_cost(x, x_hat, 8 * len(packets[mode][(1, 0)][1]), 2)
+    assert {packets["interview"][(1, t)][0] for t in (0, 2)} == {INTERVIEW_KEY_PACKET}
+    assert {packets["intra"][(1, t)][0] for t in (0, 2)} == {INTRA_PACKET}
+    cheaper = min(("interview", "intra"), key=lambda m: cost[m])
+    assert packets["rd"][(1, 0)] == packets[cheaper][(1, 0)]
+    with MvcReader(tmp_path / "intra.mvc") as reader:
+        c = codec(weights)
+        c.check_decodable(reader.header)
+        out = list(c.decode(reader, [1], range(0, 1)))
+        assert reader.packets_read == 1 and out[0].frame == 0
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +197,7 @@ def coded_ra(weights, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, d
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=20, height=32, width=64)
     path = tmp_path_factory.mktemp("ra") / "ra.mvc"
-    c = LmvcCodec(weights_file=str(weights[0]), base_weights_file=str(weights[1]), ra_gop=8, b_reference="past")
+    c = codec(weights, ra_gop=8, b_reference="past", key_picture="interview")
     return path, encode_file(clip, c, EncodeSettings(1, "ra", gop=32), path).extra
 
 

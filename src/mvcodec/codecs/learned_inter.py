@@ -33,8 +33,9 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -239,14 +240,28 @@ def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBu
     if p.type == "P":
         payload, x_hat = inter.compress(x, dpb, v, t, q, refs=dpb.chain(v, p.refs))
         return CodedPicture(payload, x_hat, INTER_PACKET, inter.last_estimated_bits, inter.last_symbol_counts)
-    best: tuple[float, CodedPicture, DecodedPicture] | None = None
-    for candidate in b_candidates(b_reference):
+
+    def code_b(candidate: int) -> CodedPicture:
         payload, x_hat = inter.compress(x, dpb, v, t, q, refs=[b_reference_picture(dpb, v, p, candidate)])
-        cost = rd_cost(x, x_hat, 8 * len(payload), q)
+        return CodedPicture(payload, x_hat, b_kind(candidate), inter.last_estimated_bits, inter.last_symbol_counts)
+
+    return cheapest(x, q, dpb, v, t, [partial(code_b, c) for c in b_candidates(b_reference)])
+
+
+def cheapest(x: torch.Tensor, q: int, dpb: DecodedPictureBuffer, v: int, t: int,
+             coders: Sequence[Callable[[], CodedPicture]]) -> CodedPicture:
+    """The encoder's mode decision for picture (v, t), ``x (1,3,H,W)``: run every coder (each codes the picture
+    its way and puts its decoded picture into ``dpb``), keep the one of least :func:`rd_cost` on its real bits,
+    and leave its decoded picture in ``dpb``.  A B picture's reference (mlvc) and a dependent view's key picture,
+    intra or inter-view (lmvc), are chosen this way; the decoder reads the choice from the packet kind."""
+    best: tuple[float, CodedPicture, DecodedPicture] | None = None
+    for code in coders:
+        coded = code()
+        cost = rd_cost(x, coded.x_hat, 8 * len(coded.payload), q)
         if best is None or cost < best[0]:
-            best = (cost, CodedPicture(payload, x_hat, b_kind(candidate), inter.last_estimated_bits,
-                                       inter.last_symbol_counts), dpb.get(v, t))
-    assert best is not None
+            best = (cost, coded, dpb.get(v, t))
+    if best is None:
+        raise ValueError("cheapest needs at least one coder")
     dpb.put(v, t, best[2])
     return best[1]
 

@@ -7,8 +7,10 @@ stream, every other view a dependent view coded with the decoded views of the sa
     :mod:`mvcodec.codecs.learned_structure`): for each picture t of the plan, for v = 0 .. V-1 (camera order)
       v = 0:  exactly mlvc: I picture (kind 0), P picture (kind 1), B picture from past / future (kinds 4 / 5)
       v > 0:  side = InterViewRefs(view 0 at t, view v-1 at t), then DependentViewModel with
-              I in the plan -> inter-view key picture: reference = view 0's decoded picture at t (kind 2);
-                               stored without motion (the view's temporal chain starts there)
+              I in the plan -> key picture, the cheaper (lambda * MSE + real bpp; option key_picture=rd, or
+                               =interview / =intra) of: inter-view, reference = view 0's decoded picture at t
+                               (kind 2), stored without motion (the view's temporal chain starts there); or an
+                               intra picture (kind 0, as view 0's)
               P              -> the view's own P chain (kind 3)
               B              -> the view's own reference on the side view 0's picture at t took (kind 6)
     decode  the dependency set of the frames asked for (through the index's kinds: a B picture's reference, a
@@ -53,6 +55,7 @@ from mvcodec.codecs.learned_inter import (
     PacketIndex,
     add_symbol_counts,
     b_reference_picture,
+    cheapest,
     code_single_view,
     decode_single_view,
     header_config,
@@ -88,6 +91,10 @@ PACKET_NAMES = {INTRA_PACKET: "intra", INTER_PACKET: "inter", B_PAST_PACKET: "b_
                 INTERVIEW_KEY_PACKET: "interview_key", DEPENDENT_PACKET: "dependent",
                 DEPENDENT_B_PACKET: "dependent_b"}
 DEFAULT_WEIGHTS = "lmvc-v2"
+KEY_PICTURE_MODES = {"rd": ("interview", "intra"), "interview": ("interview",), "intra": ("intra",)}
+"""Option ``key_picture``: which codings of a dependent view's key picture the encoder tries (it keeps the cheaper).
+An inter-view key picture is as good as the motion path's prediction from view 0 plus what the frame latent adds:
+where the views differ (occlusions, wide baselines, exposure), an intra picture can cost less."""
 
 
 @dataclass(frozen=True)
@@ -163,11 +170,12 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 by default); higher = more bits, better"
     options_help = (f"weights=ID (shipped, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors), "
                     "base_weights_file=PATH (the mlvc weights it extends, when not shipped); "
-                    "ra: ra_gop=2..64, b_reference=rd|past|future (as mlvc)")
+                    "ra: ra_gop=2..64, b_reference=rd|past|future (as mlvc); key_picture=rd|interview|intra "
+                    "(a dependent view's key pictures: the cheaper of both, default rd)")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "multiview"
-    extra_options = ("base_weights_file", "ra_gop", "b_reference")
+    extra_options = ("base_weights_file", "ra_gop", "b_reference", "key_picture")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
@@ -176,6 +184,9 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         structure = {k: options[k] for k in ("ra_gop", "b_reference") if k in options}
         self._base = MlvcCodec(**({"weights_file": base_file} if base_file else {}), **structure)
         self._models: dict[str, DependentViewModel] = {}
+        self.key_picture = str(options.get("key_picture", "rd"))
+        if self.key_picture not in KEY_PICTURE_MODES:
+            raise InputError(f"key_picture must be one of {', '.join(KEY_PICTURE_MODES)}, got {self.key_picture!r}")
 
     # ------------------------------------------------------------------------------------------ weights
     def read_weights_file(self, path: str | os.PathLike) -> LmvcWeights:
@@ -273,12 +284,19 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         if gop == 1 or v == 0:
             return code_single_view(intra, inter, dpb, v, p, x, q, self._base.b_reference)
         t = p.frame
-        side, refs, kind = self._dependent_inputs(dpb, v, p, kinds[(0, t)])
-        payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side)
-        if kind == INTERVIEW_KEY_PACKET:
-            dpb.put(v, t, dpb.get(v, t).without_motion())  # the view's temporal chain starts here
-        return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits,
-                            {f"dependent_{k}": c for k, c in dep.last_symbol_counts.items()})
+
+        def code_dependent() -> CodedPicture:
+            side, refs, kind = self._dependent_inputs(dpb, v, p, kinds[(0, t)])
+            payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side)
+            if kind == INTERVIEW_KEY_PACKET:
+                dpb.put(v, t, dpb.get(v, t).without_motion())  # the view's temporal chain starts here
+            return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits,
+                                {f"dependent_{k}": c for k, c in dep.last_symbol_counts.items()})
+
+        if p.type != "I":
+            return code_dependent()
+        coders = {"interview": code_dependent, "intra": lambda: code_single_view(intra, inter, dpb, v, p, x, q)}
+        return cheapest(x, q, dpb, v, t, [coders[mode] for mode in KEY_PICTURE_MODES[self.key_picture]])
 
     @staticmethod
     def _dependent_inputs(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,
@@ -366,7 +384,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         h = index.reader.header
         t = p.frame
         payload, kind = index.read(v, t)
-        if v == 0 or h.structure == "intra" or h.gop == 1:
+        if v == 0 or h.structure == "intra" or h.gop == 1 or (p.type == "I" and kind == INTRA_PACKET):
             return decode_single_view(intra, inter, dpb, payload, kind, v, p, h, quality)
         side, refs, expected = self._dependent_inputs(dpb, v, p, _kind_or(index.kind(0, t), -1))
         if kind != expected:
