@@ -101,6 +101,9 @@ def merge(args: argparse.Namespace) -> int:
 
 GENERATION = re.compile(r"(?:lmvc|mlvc)(-v\d+)?")
 """A series of another weights generation ("mlvc-v2/ld": merged with the suffix -v2), not an ablation variant."""
+VARIANT = re.compile(r"((?:lmvc|mlvc)(?:-v\d+)?)-(?!v\d+$)(.+)")
+"""A variant of a generation's series (an ablation: "mlvc-1ref/ld" of "mlvc/ld", "lmvc-v3-interview/ld" of
+"lmvc-v3/ld"): group 1 names the full model's series."""
 
 
 def table(args: argparse.Namespace) -> int:
@@ -133,10 +136,10 @@ def table(args: argparse.Namespace) -> int:
                 rows.append((f"lmvc{g}/{structure}", f"mlvc{g}/{structure}"))
             if f"lmvc{g}/{structure}" in series and f"mv-mginr/{structure}" in series:
                 rows.append((f"lmvc{g}/{structure}", f"mv-mginr/{structure}"))  # learned predictive vs INR
-        for codec in ("mlvc", "lmvc"):  # variants (ablations, "CODEC-NAME/structure"): the full model as the test
-            base = f"{codec}/{structure}"
-            rows += [(base, name) for name in series if name.startswith(codec + "-") and name.endswith("/" + structure)
-                     and not GENERATION.fullmatch(name.split("/")[0]) and base in series]
+        for name in series:  # variants (ablations, "CODEC[-vN]-NAME/structure"): the full model as the test
+            m = VARIANT.fullmatch(name.split("/")[0])
+            if m and name.endswith("/" + structure) and f"{m.group(1)}/{structure}" in series:
+                rows.append((f"{m.group(1)}/{structure}", name))
     if "mlvc/ra" in series and "mlvc/ld" in series:
         rows.append(("mlvc/ra", "mlvc/ld"))   # what the hierarchy gives the P model
     if rows:
