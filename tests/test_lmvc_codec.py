@@ -21,6 +21,7 @@ from mvcodec.codecs.base import DecodedFrame, EncodeSettings, Skipped
 from mvcodec.codecs.learned_inter import B_PAST_PACKET, MlvcCodec
 from mvcodec.codecs.learned_multiview import (
     DEPENDENT_B_PACKET,
+    DEPENDENT_B_PAST_PACKET,
     DEPENDENT_PACKET,
     INTERVIEW_KEY_PACKET,
     LmvcCodec,
@@ -208,8 +209,8 @@ def test_random_access_round_trip_is_exact(coded_ra, weights) -> None:
     with MvcReader(path) as reader:
         kinds = {(e.view, e.first_frame): e.kind for e in reader.select()}
     assert kinds[(1, 0)] == INTERVIEW_KEY_PACKET and kinds[(1, 8)] == DEPENDENT_PACKET
-    assert kinds[(0, 17)] == B_PAST_PACKET and kinds[(1, 17)] == DEPENDENT_B_PACKET
-    assert extra["real_bits_dependent_b"] > 0 and extra["real_bits_b_past"] > 0
+    assert kinds[(0, 17)] == B_PAST_PACKET and kinds[(1, 17)] == DEPENDENT_B_PAST_PACKET
+    assert extra["real_bits_dependent_b_past"] > 0 and extra["real_bits_b_past"] > 0
     from mvcodec.metrics import MetricAccumulator
     acc = MetricAccumulator(ms_ssim=False)
     for f in frames:
@@ -231,6 +232,33 @@ def test_random_access_reads_only_the_dependency_set(coded_ra, weights, view: in
         assert reader.packets_read == packets
     full = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=c)}
     assert np.array_equal(out[0].rgb, full[(view, frame)])
+
+
+def test_a_dependent_b_picture_takes_its_own_cheaper_reference_and_older_kind_6_files_still_decode(
+        coded_ra, weights, tmp_path) -> None:
+    """With b_reference=rd a dependent B picture codes both of its references and keeps the cheaper, whatever view
+    0's picture of its instant took (kinds 7 / 8); a file whose dependent B pictures carry the kind of lmvc before
+    this (6: the direction view 0's took) decodes to the same pictures."""
+    from mvcodec.bitstream import MvcWriter
+    from mvcodec.codecs.learned_multiview import DEPENDENT_B_FUTURE_PACKET
+
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=2, frames=6, height=32, width=64)
+    encode_file(clip, codec(weights, ra_gop=4), EncodeSettings(1, "ra", gop=8), tmp_path / "rd.mvc")
+    with MvcReader(tmp_path / "rd.mvc") as reader:
+        kinds = {(e.view, e.first_frame): e.kind for e in reader.select()}
+    assert {kinds[(1, t)] for t in (1, 2, 3)} <= {DEPENDENT_B_PAST_PACKET, DEPENDENT_B_FUTURE_PACKET}
+    frames = {(f.view, f.frame): f.rgb for f in decode_file(tmp_path / "rd.mvc", codec=codec(weights))}
+    assert len(frames) == 12
+
+    path, _ = coded_ra  # b_reference=past in both views: kind 7 means what kind 6 meant
+    with MvcReader(path) as reader, MvcWriter(tmp_path / "old.mvc", reader.header) as writer:
+        for e in reader.select():
+            kind = DEPENDENT_B_PACKET if e.kind == DEPENDENT_B_PAST_PACKET else e.kind
+            writer.write_packet(e.view, e.first_frame, e.frame_count, reader.read_packet(e), kind)
+    old = {(f.view, f.frame): f.rgb for f in decode_file(tmp_path / "old.mvc", codec=codec(weights))}
+    new = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=codec(weights))}
+    assert old.keys() == new.keys() and all(np.array_equal(old[k], new[k]) for k in new)
 
 
 def test_cli_decodes_one_frame_of_a_dependent_view(coded_ra, weights, tmp_path, monkeypatch) -> None:

@@ -12,7 +12,9 @@ stream, every other view a dependent view coded with the decoded views of the sa
                                (kind 2), stored without motion (the view's temporal chain starts there); or an
                                intra picture (kind 0, as view 0's)
               P              -> the view's own P chain (kind 3)
-              B              -> the view's own reference on the side view 0's picture at t took (kind 6)
+              B              -> from its own past or future hierarchy reference, the cheaper of both as for
+                                mlvc's B pictures (kinds 7 / 8; option b_reference); files of lmvc before this
+                                have kind 6: the reference view 0's picture at t took
     decode  the dependency set of the frames asked for (through the index's kinds: a B picture's reference, a
             dependent picture's views 0 and v-1 at its instant), read per (view, frame), nothing else: in low
             delay frame t of view v needs frames G*floor(t/G) .. t of views 0 .. v.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -54,6 +57,7 @@ from mvcodec.codecs.learned_inter import (
     MlvcWeights,
     PacketIndex,
     add_symbol_counts,
+    b_candidates,
     b_reference_picture,
     cheapest,
     code_single_view,
@@ -85,11 +89,17 @@ from mvcodec.train.checkpoint import weights_bytes
 
 INTERVIEW_KEY_PACKET = 2
 DEPENDENT_PACKET = 3
-DEPENDENT_B_PACKET = 6  # a dependent view's B picture, from the reference its instant's view-0 picture took
+DEPENDENT_B_PACKET = 6  # a dependent view's B picture, from the reference its instant's view-0 picture took (read)
+DEPENDENT_B_PAST_PACKET = 7  # a dependent view's B picture from its past reference
+DEPENDENT_B_FUTURE_PACKET = 8  # ... from its future reference
+DEPENDENT_KINDS = {"I": (INTERVIEW_KEY_PACKET,), "P": (DEPENDENT_PACKET,),
+                   "B": (DEPENDENT_B_PAST_PACKET, DEPENDENT_B_FUTURE_PACKET, DEPENDENT_B_PACKET)}
+"""The packet kinds of a dependent picture of each plan type (an intra key picture is an ``mlvc`` I picture)."""
 SINGLE_VIEW_KINDS = (INTER_PACKET, B_PAST_PACKET, B_FUTURE_PACKET)
 PACKET_NAMES = {INTRA_PACKET: "intra", INTER_PACKET: "inter", B_PAST_PACKET: "b_past", B_FUTURE_PACKET: "b_future",
                 INTERVIEW_KEY_PACKET: "interview_key", DEPENDENT_PACKET: "dependent",
-                DEPENDENT_B_PACKET: "dependent_b"}
+                DEPENDENT_B_PACKET: "dependent_b", DEPENDENT_B_PAST_PACKET: "dependent_b_past",
+                DEPENDENT_B_FUTURE_PACKET: "dependent_b_future"}
 DEFAULT_WEIGHTS = "lmvc-v3"
 KEY_PICTURE_MODES = {"rd": ("interview", "intra"), "interview": ("interview",), "intra": ("intra",)}
 """Option ``key_picture``: which codings of a dependent view's key picture the encoder tries (it keeps the cheaper).
@@ -285,33 +295,40 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
             return code_single_view(intra, inter, dpb, v, p, x, q, self._base.b_reference)
         t = p.frame
 
-        def code_dependent() -> CodedPicture:
-            side, refs, kind = self._dependent_inputs(dpb, v, p, kinds[(0, t)])
+        def code_dependent(kind: int) -> CodedPicture:
+            side, refs = self._dependent_inputs(dpb, v, p, kind, kinds[(0, t)])
             payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side)
             if kind == INTERVIEW_KEY_PACKET:
                 dpb.put(v, t, dpb.get(v, t).without_motion())  # the view's temporal chain starts here
             return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits,
                                 {f"dependent_{k}": c for k, c in dep.last_symbol_counts.items()})
 
-        if p.type != "I":
-            return code_dependent()
-        coders = {"interview": code_dependent, "intra": lambda: code_single_view(intra, inter, dpb, v, p, x, q)}
+        if p.type == "P":
+            return code_dependent(DEPENDENT_PACKET)
+        if p.type == "B":
+            return cheapest(x, q, dpb, v, t, [partial(code_dependent, DEPENDENT_KINDS["B"][c])
+                                              for c in b_candidates(self._base.b_reference)])
+        coders = {"interview": partial(code_dependent, INTERVIEW_KEY_PACKET),
+                  "intra": partial(code_single_view, intra, inter, dpb, v, p, x, q)}
         return cheapest(x, q, dpb, v, t, [coders[mode] for mode in KEY_PICTURE_MODES[self.key_picture]])
 
     @staticmethod
-    def _dependent_inputs(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,
-                          base_kind: int) -> tuple[InterViewRefs, list[DecodedPicture], int]:
-        """(inter-view side data, temporal references, packet kind) of dependent picture (v, p.frame); a B
-        picture takes the reference view 0's picture of its instant took (``base_kind``)."""
+    def _dependent_inputs(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, kind: int,
+                          base_kind: int) -> tuple[InterViewRefs, list[DecodedPicture]]:
+        """(inter-view side data, temporal references) of dependent picture (v, p.frame) coded as packet ``kind``
+        (``base_kind``: view 0's at the same instant, which a kind-6 B picture follows); a kind that does not fit
+        the plan is a :class:`BitstreamError`."""
         t = p.frame
+        if kind not in DEPENDENT_KINDS[p.type]:
+            raise BitstreamError(f"view {v} frame {t} is a dependent {p.type} picture of the coding structure, its "
+                                 f"packet has kind {kind}")
         base = dpb.get(0, t)
         side = InterViewRefs(base, dpb.get(v - 1, t))
-        if p.type == "I":
-            return side, [base.without_motion()], INTERVIEW_KEY_PACKET
-        if p.type == "P":
-            return side, dpb.chain(v, p.refs), DEPENDENT_PACKET
-        candidate = 0 if base_kind == B_PAST_PACKET else 1
-        return side, [b_reference_picture(dpb, v, p, candidate)], DEPENDENT_B_PACKET
+        if kind == INTERVIEW_KEY_PACKET:
+            return side, [base.without_motion()]
+        if kind == DEPENDENT_PACKET:
+            return side, dpb.chain(v, p.refs)
+        return side, [b_reference_picture(dpb, v, p, dependent_b_candidate(kind, base_kind))]
 
     # ------------------------------------------------------------------------------------------ decode
     def decode(self, reader: MvcReader, views: Sequence[int], frames: range, skip_damaged: bool = False,
@@ -364,8 +381,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
             own: tuple[int, ...] = ()
             if kind == DEPENDENT_PACKET:
                 own = plan[t].refs
-            elif kind == DEPENDENT_B_PACKET:
-                own = temporal_refs(plan[t], _kind_or(index.kind(0, t), -1))
+            elif kind in DEPENDENT_KINDS["B"] and plan[t].type == "B":
+                own = (plan[t].refs[dependent_b_candidate(kind, _kind_or(index.kind(0, t), -1))],)
             return [(v, r) for r in own] + [(0, t), (v - 1, t)]
 
         def decode_one(key: tuple[int, int]) -> np.ndarray:
@@ -386,10 +403,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         payload, kind = index.read(v, t)
         if v == 0 or h.structure == "intra" or h.gop == 1 or (p.type == "I" and kind == INTRA_PACKET):
             return decode_single_view(intra, inter, dpb, payload, kind, v, p, h, quality)
-        side, refs, expected = self._dependent_inputs(dpb, v, p, _kind_or(index.kind(0, t), -1))
-        if kind != expected:
-            raise BitstreamError(f"view {v} frame {t} is a dependent {p.type} picture of the coding structure, its "
-                                 f"packet has kind {kind}")
+        side, refs = self._dependent_inputs(dpb, v, p, kind, _kind_or(index.kind(0, t), -1))
         x_hat = dep.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs, side=side)
         if kind == INTERVIEW_KEY_PACKET:
             dpb.put(v, t, dpb.get(v, t).without_motion())
@@ -414,6 +428,16 @@ def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: Lmv
             for e in entries:
                 writer.write_packet(0, e.first_frame, e.frame_count, reader.read_packet(e), e.kind)
     return len(entries)
+
+
+def dependent_b_candidate(kind: int, base_kind: int) -> int:
+    """Which reference (0 past, 1 future) a dependent B picture of packet ``kind`` uses; kind 6 (older files)
+    follows view 0's picture of the same instant (``base_kind``)."""
+    if kind == DEPENDENT_B_PACKET:
+        if base_kind not in (B_PAST_PACKET, B_FUTURE_PACKET):
+            raise BitstreamError(f"a kind-6 dependent B picture needs view 0's B picture, whose kind is {base_kind}")
+        return 0 if base_kind == B_PAST_PACKET else 1
+    return 0 if kind == DEPENDENT_B_PAST_PACKET else 1
 
 
 def _kind_or(kind: int | None, default: int) -> int:
