@@ -89,6 +89,8 @@ def sequences(batch: dict[str, torch.Tensor], frames: int, lmbda: torch.Tensor) 
 
 OPTIONS = ("loss", "flow_target", "decoder_quantization", "intra_weights", "i_frame_noise")
 """The stage options this task reads (module docstring)."""
+I_FRAME_NOISE = 0.01
+"""Default of option ``i_frame_noise``: the noise of the stand-in I picture when no ``intra_weights`` are given."""
 
 
 def loss_kind(stage: Stage) -> str:
@@ -111,12 +113,17 @@ def decoder_quantization(stage: Stage) -> str:
     return mode
 
 
+def nonnegative_option(stage: Stage, name: str, default: float) -> float:
+    """Stage option ``name``, a number >= 0 (``default`` when absent); anything else is a one-line InputError."""
+    value = stage.options.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise InputError(f"stage {stage.name}: {name} is a number >= 0, not {value!r}")
+    return float(value)
+
+
 def flow_target(stage: Stage) -> float:
     """Stage option ``flow_target``: the weight (a number >= 0, default 0) of the motion loss's flow term."""
-    weight = stage.options.get("flow_target", 0.0)
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
-        raise InputError(f"stage {stage.name}: flow_target is a number >= 0, not {weight!r}")
-    return float(weight)
+    return nonnegative_option(stage, "flow_target", 0.0)
 
 
 def charged_bits(out: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
@@ -179,9 +186,7 @@ class InterTask:
         loss_kind(stage)
         decoder_quantization(stage)
         flow_target(stage)
-        noise = stage.options.get("i_frame_noise", 0.01)
-        if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
-            raise InputError(f"stage {stage.name}: i_frame_noise is a number >= 0, not {noise!r}")
+        nonnegative_option(stage, "i_frame_noise", I_FRAME_NOISE)
         path = stage.options.get("intra_weights")
         if path is not None:
             if not isinstance(path, str) or not path:
@@ -234,7 +239,7 @@ class InterTask:
             if path:
                 intra = self._intra_model(str(path), x0.device)
                 return intra(x0, quality.clamp(max=intra.cfg.qualities - 1))["x_hat"].clamp(0, 1)
-            sigma = float(stage.options.get("i_frame_noise", 0.01))
+            sigma = nonnegative_option(stage, "i_frame_noise", I_FRAME_NOISE)
             return (x0 + sigma * torch.randn_like(x0)).clamp(0, 1)
 
     def _intra_model(self, path: str, device: torch.device) -> nn.Module:
