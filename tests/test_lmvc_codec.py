@@ -324,8 +324,8 @@ def test_shipped_lmvc_v2_codes_its_dependent_latents_where_lmvc_v1_codes_nothing
 
 def test_shipped_lmvc_v3_codes_the_dependent_views_motion_where_lmvc_v2_codes_none(tmp_path: Path) -> None:
     """lmvc-v3 (trained on mlvc-v3, whose flow net follows motion) codes non-zero motion symbols in the dependent
-    view, its inter-view key picture included, decodes them exactly and reconstructs the clip better than lmvc-v2,
-    whose motion path carries nothing (BENCHMARKS.md, "lmvc-v3")."""
+    view, decodes them exactly and reconstructs the clip better than lmvc-v2, whose motion path carries nothing
+    (BENCHMARKS.md, "lmvc-v3")."""
     psnr = {}
     for weights in ("lmvc-v2", "lmvc-v3"):
         shares, psnr[weights] = shipped_weights_round_trip(LmvcCodec(weights=weights), 2, tmp_path / f"{weights}.mvc")
