@@ -158,7 +158,7 @@ class InterTask:
     name = "inter"
 
     def __init__(self) -> None:
-        self._intra: dict[str, nn.Module] = {}
+        self._intra: dict[tuple[str, torch.device], nn.Module] = {}
 
     def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
         return build_inter(InterConfig.from_json(dict(model_cfg)))
@@ -245,14 +245,15 @@ class InterTask:
     def _intra_model(self, path: str, device: torch.device) -> nn.Module:
         """The frozen intra model of ``path`` on ``device``: a weights file, or ``zoo:ID`` for shipped weights; one
         that cannot be read is a one-line :class:`InputError` naming the option."""
-        if path not in self._intra:
+        key = (path, device)
+        if key not in self._intra:  # once per weights and device: the loss asks for it at every step
             from mvcodec.codecs.learned_intra import read_weights_file, zoo_weights
             try:
                 weights = zoo_weights(path[4:]) if path.startswith("zoo:") else read_weights_file(path)
             except CodecError as exc:
                 raise InputError(f"inter task: intra_weights {path!r}: {exc}") from None
-            self._intra[path] = weights.model().eval()
-        return self._intra[path].to(device)
+            self._intra[key] = weights.model().to(device).eval()
+        return self._intra[key]
 
     def finalize(self, model: nn.Module) -> None:
         inner = getattr(model, "module", model)  # unwrap DistributedDataParallel
