@@ -8,22 +8,12 @@ Speeds are medians over ``--repeats`` runs (the machine is shared and noisy); bi
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
+from timing import timed
 
 from mvcodec.entropy import CategoricalModel, EntropyBottleneck, GaussianConditional, LaplaceConditional
-
-
-def timed(fn, repeats: int):
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, statistics.median(times)
 
 
 def report(name: str, n: int, estimate: float, encode, decode, check, repeats: int) -> None:

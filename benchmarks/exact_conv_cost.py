@@ -18,12 +18,11 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+from timing import timed
 
 from mvcodec.codecs.learned_inter import zoo_weights
 from mvcodec.layers.blocks import FRAC_BITS, integer_weight
@@ -35,13 +34,8 @@ WEIGHT_DIGIT_BITS = 7
 
 
 def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    """Median seconds of ``fn()`` after one warm-up call."""
+    return timed(fn, repeats, warmup=True)[1]
 
 
 def digits(t: torch.Tensor, bits: int) -> list[torch.Tensor]:

@@ -8,23 +8,13 @@ Prints seconds per RGB frame (median of ``--repeats``) and the largest differenc
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 from pytorch_msssim import ms_ssim
+from timing import timed
 
 from mvcodec.metrics import ms_ssim_rgb
-
-
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -41,9 +31,9 @@ def main() -> None:
         rec = np.clip(ref.astype(int) + rng.integers(-6, 7, ref.shape), 0, 255).astype(np.uint8)
         x = torch.from_numpy(ref.transpose(2, 0, 1)[None].astype(np.float32))
         y = torch.from_numpy(rec.transpose(2, 0, 1)[None].astype(np.float32))
-        ours = median_seconds(lambda: ms_ssim_rgb(ref, rec), args.repeats)
+        ours = timed(lambda: ms_ssim_rgb(ref, rec), args.repeats)[1]
         with torch.no_grad():
-            lib = median_seconds(lambda: ms_ssim(x, y, data_range=255), args.repeats)
+            lib = timed(lambda: ms_ssim(x, y, data_range=255), args.repeats)[1]
             diff = abs(ms_ssim_rgb(ref, rec) - float(ms_ssim(x, y, data_range=255)))
         print(f"| {w}x{h} | {ours:.3f} | {lib:.3f} | {lib / ours:.1f}x | {diff:.1e} |")
 
