@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 
 from mvcodec.api import decode_file, encode_file
+from mvcodec.cli.options import key_value
 from mvcodec.codecs import EncodeSettings, get_codec
 from mvcodec.eval.harness import load_results, merge_results, run_eval
 from mvcodec.eval.report import bd_row, group_series
@@ -64,7 +65,7 @@ def _options(args: argparse.Namespace) -> dict[str, str]:
     options = {"weights_file": args.weights_file} if args.weights_file else {}
     if args.base_weights_file:
         options["base_weights_file"] = args.base_weights_file
-    return options
+    return {**options, **dict(args.option)}
 
 
 def _source(args: argparse.Namespace, views: list[int] | None = None) -> ClipSource:
@@ -187,6 +188,8 @@ def main() -> int:
     p.add_argument("--preset", default="fast", help="--codec mv-mginr: its fitting preset")
     p.add_argument("--weights-file", help="weights file of --codec instead of its shipped weights")
     p.add_argument("--base-weights-file", help="lmvc: the mlvc weights it extends (when not shipped)")
+    p.add_argument("-O", "--option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of --codec, as mvcodec encode -O (e.g. dependent_picture=interview)")
     p.add_argument("--simulcast", action="store_true", help="rd with --codec lmvc: mlvc at the same rungs too")
     p.add_argument("--part", help="rd: write ..._inter_rd_PART (one of several parallel runs; see merge)")
     p.add_argument("--no-anchor", action="store_true", help="rd: leave x265 to another part")

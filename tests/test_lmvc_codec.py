@@ -18,7 +18,7 @@ from test_multiview_model import perturb
 from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs.base import DecodedFrame, EncodeSettings, Skipped
-from mvcodec.codecs.learned_inter import B_PAST_PACKET, MlvcCodec
+from mvcodec.codecs.learned_inter import B_FUTURE_PACKET, B_PAST_PACKET, MlvcCodec
 from mvcodec.codecs.learned_multiview import (
     DEPENDENT_B_PACKET,
     DEPENDENT_B_PAST_PACKET,
@@ -63,11 +63,13 @@ def digest(frames: list) -> str:
 
 @pytest.fixture(scope="module")
 def coded(weights, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, np.ndarray]:
-    """2 views x 5 frames x 48x80, intra period 3: frames 0, 3 key pictures (inter-view, forced)."""
+    """2 views x 5 frames x 48x80, intra period 3: frames 0, 3 key pictures (inter-view, forced), the dependent P
+    pictures coded with the inter-view model (forced)."""
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=5, height=48, width=80)
     path = tmp_path_factory.mktemp("c") / "clip.mvc"
-    result = encode_file(clip, codec(weights, key_picture="interview"), EncodeSettings(1, "ld", gop=3), path)
+    result = encode_file(clip, codec(weights, key_picture="interview", dependent_picture="interview"),
+                         EncodeSettings(1, "ld", gop=3), path)
     return path, result.extra, clip.frames
 
 
@@ -154,6 +156,8 @@ def test_missing_base_weights_and_bad_options_are_refused(weights, tmp_path) -> 
         LmvcCodec(weights_file=str(weights[0]), base_weights_file=str(weights[1]), ra_gop=3)
     with pytest.raises(InputError, match="key_picture must be one of rd, interview, intra"):
         codec(weights, key_picture="both")
+    with pytest.raises(InputError, match="dependent_picture must be one of rd, interview, temporal"):
+        codec(weights, dependent_picture="simulcast")
 
 
 def test_a_dependent_key_picture_is_intra_or_inter_view_whichever_costs_less(weights, tmp_path) -> None:
@@ -161,34 +165,74 @@ def test_a_dependent_key_picture_is_intra_or_inter_view_whichever_costs_less(wei
     view 1 then reads its own packet only; key_picture=rd (the default) codes both ways and keeps the lower
     lambda * MSE + real bpp, packet for packet the forced mode's."""
     from mvcodec.codecs.learned_inter import INTRA_PACKET
-    from mvcodec.codecs.learned_structure import rd_cost
 
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=4, height=32, width=64)
+    packets, cost = encode_modes(weights, clip, tmp_path, "key_picture", ("interview", "intra", "rd"), (1, 0))
+    assert {packets["interview"][(1, t)][0] for t in (0, 2)} == {INTERVIEW_KEY_PACKET}
+    assert {packets["intra"][(1, t)][0] for t in (0, 2)} == {INTRA_PACKET}
+    cheaper = min(("interview", "intra"), key=lambda m: cost[m])
+    assert packets["rd"][(1, 0)] == packets[cheaper][(1, 0)]
+    with MvcReader(tmp_path / "key_picture-intra.mvc") as reader:
+        c = codec(weights)
+        c.check_decodable(reader.header)
+        out = list(c.decode(reader, [1], range(0, 1)))
+        assert reader.packets_read == 1 and out[0].frame == 0
+
+
+def encode_modes(weights: tuple[Path, Path], clip, folder: Path, option: str, modes: tuple[str, ...],
+                 picture: tuple[int, int], **fixed: str) -> tuple[dict, dict]:
+    """Encode ``clip`` (LD, rung 2, intra period 2) once per value of ``option``, check each decodes to the encoder's
+    reconstruction; returns ({mode: {(view, frame): (kind, payload)}}, {mode: rd cost of ``picture``})."""
+    from mvcodec.codecs.learned_structure import rd_cost
+    from mvcodec.metrics import MetricAccumulator
+
     packets, cost = {}, {}
-    for mode in ("interview", "intra", "rd"):
-        path = tmp_path / f"{mode}.mvc"
-        extra = encode_file(clip, codec(weights, key_picture=mode), EncodeSettings(2, "ld", gop=2), path).extra
+    for mode in modes:
+        path = folder / f"{option}-{mode}.mvc"
+        c = codec(weights, **{option: mode}, **fixed)
+        extra = encode_file(clip, c, EncodeSettings(2, "ld", gop=2 if option == "key_picture" else 4), path).extra
         frames = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=codec(weights))}
-        from mvcodec.metrics import MetricAccumulator
         acc = MetricAccumulator(ms_ssim=False)
         for (v, t), rgb in frames.items():
             acc.add(v, clip.frames[v, t], rgb)
         assert acc.result().psnr_rgb == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
         with MvcReader(path) as reader:
             packets[mode] = {(e.view, e.first_frame): (e.kind, reader.read_packet(e)) for e in reader.select()}
-        x, x_hat = (torch.from_numpy(a).permute(2, 0, 1)[None].double() / 255 for a in (clip.frames[1, 0],
-                                                                                       frames[(1, 0)]))
-        cost[mode] = rd_cost(x, x_hat, 8 * len(packets[mode][(1, 0)][1]), 2)
-    assert {packets["interview"][(1, t)][0] for t in (0, 2)} == {INTERVIEW_KEY_PACKET}
-    assert {packets["intra"][(1, t)][0] for t in (0, 2)} == {INTRA_PACKET}
-    cheaper = min(("interview", "intra"), key=lambda m: cost[m])
-    assert packets["rd"][(1, 0)] == packets[cheaper][(1, 0)]
-    with MvcReader(tmp_path / "intra.mvc") as reader:
+        assert sum(extra["real_bits_per_view"]) == extra["real_bits"]
+        x, x_hat = (torch.from_numpy(a).permute(2, 0, 1)[None].double() / 255
+                    for a in (clip.frames[picture], frames[picture]))
+        cost[mode] = rd_cost(x, x_hat, 8 * len(packets[mode][picture][1]), 2)
+    return packets, cost
+
+
+def test_a_dependent_p_picture_is_coded_with_the_other_views_or_alone_whichever_costs_less(weights, tmp_path) -> None:
+    """dependent_picture=temporal codes a dependent view as mlvc codes it alone (kind 1: with intra key pictures
+    its packets are those of mlvc on that view, byte for byte, and a frame reads its own view's packets only);
+    =interview uses the dependent model (kind 3); =rd (the default) codes both and keeps the lower
+    lambda * MSE + real bpp, packet for packet the forced mode's; every file decodes to the encoder's pictures."""
+    from mvcodec.codecs.learned_inter import INTER_PACKET
+
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=2, frames=4, height=32, width=64)
+    packets, cost = encode_modes(weights, clip, tmp_path, "dependent_picture", ("interview", "temporal", "rd"),
+                                 (1, 1), key_picture="intra")
+    assert {packets["interview"][(1, t)][0] for t in (1, 2, 3)} == {DEPENDENT_PACKET}
+    assert {packets["temporal"][(1, t)][0] for t in (1, 2, 3)} == {INTER_PACKET}
+    cheaper = min(("interview", "temporal"), key=lambda m: cost[m])
+    assert packets["rd"][(1, 1)] == packets[cheaper][(1, 1)]
+    assert {packets["rd"][(1, t)][0] for t in (1, 2, 3)} <= {DEPENDENT_PACKET, INTER_PACKET}
+
+    from mvcodec.io.clip import MultiViewClip
+    alone = MultiViewClip(clip.frames[1:], fps=clip.fps)
+    mlvc = MlvcCodec(weights_file=str(weights[1]))
+    encode_file(alone, mlvc, EncodeSettings(2, "ld", gop=4), tmp_path / "alone.mvc")
+    with MvcReader(tmp_path / "alone.mvc") as reader:
+        assert all(packets["temporal"][(1, e.first_frame)][1] == reader.read_packet(e) for e in reader.select())
+    with MvcReader(tmp_path / "dependent_picture-temporal.mvc") as reader:
         c = codec(weights)
         c.check_decodable(reader.header)
-        out = list(c.decode(reader, [1], range(0, 1)))
-        assert reader.packets_read == 1 and out[0].frame == 0
+        assert [f.frame for f in c.decode(reader, [1], range(3, 4))] == [3] and reader.packets_read == 4
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +242,7 @@ def coded_ra(weights, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, d
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=20, height=32, width=64)
     path = tmp_path_factory.mktemp("ra") / "ra.mvc"
-    c = codec(weights, ra_gop=8, b_reference="past", key_picture="interview")
+    c = codec(weights, ra_gop=8, b_reference="past", key_picture="interview", dependent_picture="interview")
     return path, encode_file(clip, c, EncodeSettings(1, "ra", gop=32), path).extra
 
 
@@ -244,12 +288,21 @@ def test_a_dependent_b_picture_takes_its_own_cheaper_reference_and_older_kind_6_
 
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=6, height=32, width=64)
-    encode_file(clip, codec(weights, ra_gop=4), EncodeSettings(1, "ra", gop=8), tmp_path / "rd.mvc")
-    with MvcReader(tmp_path / "rd.mvc") as reader:
-        kinds = {(e.view, e.first_frame): e.kind for e in reader.select()}
-    assert {kinds[(1, t)] for t in (1, 2, 3)} <= {DEPENDENT_B_PAST_PACKET, DEPENDENT_B_FUTURE_PACKET}
-    frames = {(f.view, f.frame): f.rgb for f in decode_file(tmp_path / "rd.mvc", codec=codec(weights))}
-    assert len(frames) == 12
+    allowed = {DEPENDENT_B_PAST_PACKET, DEPENDENT_B_FUTURE_PACKET}
+    for mode, kinds_b in (("interview", allowed), ("rd", allowed | {B_PAST_PACKET, B_FUTURE_PACKET})):
+        path = tmp_path / f"{mode}.mvc"
+        extra = encode_file(clip, codec(weights, ra_gop=4, dependent_picture=mode), EncodeSettings(1, "ra", gop=8),
+                            path).extra
+        with MvcReader(path) as reader:
+            kinds = {(e.view, e.first_frame): e.kind for e in reader.select()}
+        assert {kinds[(1, t)] for t in (1, 2, 3)} <= kinds_b
+        frames = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=codec(weights))}
+        assert len(frames) == 12
+        from mvcodec.metrics import MetricAccumulator
+        acc = MetricAccumulator(ms_ssim=False)
+        for (v, t), rgb in frames.items():
+            acc.add(v, clip.frames[v, t], rgb)
+        assert acc.result().psnr_rgb == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
 
     path, _ = coded_ra  # b_reference=past in both views: kind 7 means what kind 6 meant
     with MvcReader(path) as reader, MvcWriter(tmp_path / "old.mvc", reader.header) as writer:

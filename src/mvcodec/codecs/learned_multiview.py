@@ -15,6 +15,8 @@ stream, every other view a dependent view coded with the decoded views of the sa
               B              -> from its own past or future hierarchy reference, the cheaper of both as for
                                 mlvc's B pictures (kinds 7 / 8; option b_reference); files of lmvc before this
                                 have kind 6: the reference view 0's picture at t took
+              P and B also coded as mlvc codes them, from the view's own references alone (kinds 1 / 4 / 5),
+                                and the cheaper kept (option dependent_picture=rd, or =interview / =temporal)
     decode  the dependency set of the frames asked for (through the index's kinds: a B picture's reference, a
             dependent picture's views 0 and v-1 at its instant), read per (view, frame), nothing else: in low
             delay frame t of view v needs frames G*floor(t/G) .. t of views 0 .. v.
@@ -101,10 +103,17 @@ PACKET_NAMES = {INTRA_PACKET: "intra", INTER_PACKET: "inter", B_PAST_PACKET: "b_
                 DEPENDENT_B_PACKET: "dependent_b", DEPENDENT_B_PAST_PACKET: "dependent_b_past",
                 DEPENDENT_B_FUTURE_PACKET: "dependent_b_future"}
 DEFAULT_WEIGHTS = "lmvc-v3"
-KEY_PICTURE_MODES = {"rd": ("interview", "intra"), "interview": ("interview",), "intra": ("intra",)}
-"""Option ``key_picture``: which codings of a dependent view's key picture the encoder tries (it keeps the cheaper).
-An inter-view key picture is as good as the motion path's prediction from view 0 plus what the frame latent adds:
-where the views differ (occlusions, wide baselines, exposure), an intra picture can cost less."""
+KEY_PICTURE_MODES = {"rd": ("interview", "alone"), "interview": ("interview",), "intra": ("alone",)}
+"""Option ``key_picture``: which codings of a dependent view's key picture the encoder tries (it keeps the cheaper):
+inter-view (kind 2) or alone, an intra picture (kind 0).  An inter-view key picture is as good as the motion path's
+prediction from view 0 plus what the frame latent adds: where the views differ (occlusions, wide baselines,
+exposure), an intra picture can cost less."""
+DEPENDENT_PICTURE_MODES = {"rd": ("interview", "alone"), "interview": ("interview",), "temporal": ("alone",)}
+"""Option ``dependent_picture``: which codings of a dependent view's P and B pictures the encoder tries (it keeps
+the cheaper): the dependent model, its own view's references with the inter-view priors and contexts of views 0 and
+v-1 at the instant (kinds 3 / 7 / 8), or alone as ``mlvc`` codes the picture from its own references (kinds 1 / 4 /
+5, simulcast's coding of it).  As MV-HEVC's encoder chooses temporal or inter-view prediction per block, a picture
+pays for inter-view coding only where it helps."""
 
 
 @dataclass(frozen=True)
@@ -181,11 +190,13 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     options_help = (f"weights=ID (shipped, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors), "
                     "base_weights_file=PATH (the mlvc weights it extends, when not shipped); "
                     "ra: ra_gop=2..64, b_reference=rd|past|future (as mlvc); key_picture=rd|interview|intra "
-                    "(a dependent view's key pictures: the cheaper of both, default rd)")
+                    "(a dependent view's key pictures: the cheaper of both, default rd); "
+                    "dependent_picture=rd|interview|temporal (its P and B pictures: with the inter-view model or "
+                    "alone as mlvc, the cheaper, default rd)")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "multiview"
-    extra_options = ("base_weights_file", "ra_gop", "b_reference", "key_picture")
+    extra_options = ("base_weights_file", "ra_gop", "b_reference", "key_picture", "dependent_picture")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
@@ -194,9 +205,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         structure = {k: options[k] for k in ("ra_gop", "b_reference") if k in options}
         self._base = MlvcCodec(**({"weights_file": base_file} if base_file else {}), **structure)
         self._models: dict[str, DependentViewModel] = {}
-        self.key_picture = str(options.get("key_picture", "rd"))
-        if self.key_picture not in KEY_PICTURE_MODES:
-            raise InputError(f"key_picture must be one of {', '.join(KEY_PICTURE_MODES)}, got {self.key_picture!r}")
+        self.key_picture = _mode_option(options, "key_picture", KEY_PICTURE_MODES)
+        self.dependent_picture = _mode_option(options, "dependent_picture", DEPENDENT_PICTURE_MODES)
 
     # ------------------------------------------------------------------------------------------ weights
     def read_weights_file(self, path: str | os.PathLike) -> LmvcWeights:
@@ -252,6 +262,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         est: dict[int, float] = {}
         real: dict[int, int] = {}
         symbols: dict[str, list[int]] = {}
+        per_view = [0] * info.views
+        chosen: dict[str, int] = {}  # the dependent views' pictures per packet kind: the mode decisions
         window = FrameWindow(source, chunk=2 * self._base.ra_gop, blocks=2 * info.views)
         for start, stop in periods(range(info.frames), gop, info.frames):
             plan = {p.frame: p for p in period_plan(start, stop, settings.structure, models[1].cfg.references,
@@ -274,12 +286,15 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                 acc.add(v, frame, to_uint8(coded.x_hat))
                 est[coded.kind] = est.get(coded.kind, 0.0) + coded.estimated_bits
                 real[coded.kind] = real.get(coded.kind, 0) + 8 * len(coded.payload)
+                per_view[v] += 8 * len(coded.payload)
+                if v > 0:
+                    chosen[PACKET_NAMES[coded.kind]] = chosen.get(PACKET_NAMES[coded.kind], 0) + 1
                 add_symbol_counts(symbols, coded.symbol_counts)
                 for key in releases.get(i, ()):
                     dpb.remove(*key)
         measured = acc.result()
         return {"weights": weights.id, "base_weights": base.id, "estimated_bits": sum(est.values()),
-                "real_bits": sum(real.values()),
+                "real_bits": sum(real.values()), "real_bits_per_view": per_view, "dependent_view_kinds": chosen,
                 **{f"real_bits_{PACKET_NAMES[k]}": b for k, b in sorted(real.items())},
                 **{f"estimated_bits_{PACKET_NAMES[k]}": b for k, b in sorted(est.items())},
                 "psnr_rgb_encoder": measured.psnr_rgb,
@@ -303,14 +318,13 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
             return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits,
                                 {f"dependent_{k}": c for k, c in dep.last_symbol_counts.items()})
 
-        if p.type == "P":
-            return code_dependent(DEPENDENT_PACKET)
-        if p.type == "B":
-            return cheapest(x, q, dpb, v, t, [partial(code_dependent, DEPENDENT_KINDS["B"][c])
-                                              for c in b_candidates(self._base.b_reference)])
-        coders = {"interview": partial(code_dependent, INTERVIEW_KEY_PACKET),
-                  "intra": partial(code_single_view, intra, inter, dpb, v, p, x, q)}
-        return cheapest(x, q, dpb, v, t, [coders[mode] for mode in KEY_PICTURE_MODES[self.key_picture]])
+        with_views = {"I": [INTERVIEW_KEY_PACKET], "P": [DEPENDENT_PACKET],
+                      "B": [DEPENDENT_KINDS["B"][c] for c in b_candidates(self._base.b_reference)]}[p.type]
+        coders = {"interview": [partial(code_dependent, kind) for kind in with_views],
+                  "alone": [partial(code_single_view, intra, inter, dpb, v, p, x, q, self._base.b_reference)]}
+        modes = KEY_PICTURE_MODES[self.key_picture] if p.type == "I" else \
+            DEPENDENT_PICTURE_MODES[self.dependent_picture]
+        return cheapest(x, q, dpb, v, t, [code for mode in modes for code in coders[mode]])
 
     @staticmethod
     def _dependent_inputs(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, kind: int,
@@ -401,7 +415,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         h = index.reader.header
         t = p.frame
         payload, kind = index.read(v, t)
-        if v == 0 or h.structure == "intra" or h.gop == 1 or (p.type == "I" and kind == INTRA_PACKET):
+        if v == 0 or h.structure == "intra" or h.gop == 1 or kind == INTRA_PACKET or kind in SINGLE_VIEW_KINDS:
             return decode_single_view(intra, inter, dpb, payload, kind, v, p, h, quality)
         side, refs = self._dependent_inputs(dpb, v, p, kind, _kind_or(index.kind(0, t), -1))
         x_hat = dep.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs, side=side)
@@ -438,6 +452,13 @@ def dependent_b_candidate(kind: int, base_kind: int) -> int:
             raise BitstreamError(f"a kind-6 dependent B picture needs view 0's B picture, whose kind is {base_kind}")
         return 0 if base_kind == B_PAST_PACKET else 1
     return 0 if kind == DEPENDENT_B_PAST_PACKET else 1
+
+
+def _mode_option(options: dict[str, Any], name: str, modes: dict[str, tuple[str, ...]]) -> str:
+    value = str(options.get(name, "rd"))
+    if value not in modes:
+        raise InputError(f"{name} must be one of {', '.join(modes)}, got {value!r}")
+    return value
 
 
 def _kind_or(kind: int | None, default: int) -> int:
