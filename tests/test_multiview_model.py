@@ -147,3 +147,29 @@ def test_the_multiview_task_trains_from_a_base_and_exports(tmp_path) -> None:
         assert entry["task"] == "multiview" and set(entry["config"]) == {"dependent", "base_sha256"}
         codec = LmvcCodec(weights="tiny-lmvc", base_weights_file=str(base))
         assert codec.unavailable_reason() is None and codec.weights().config.disparities == 2
+
+
+@pytest.mark.parametrize("key, pictures", [("interview", 3), ("intra", 2)])
+def test_the_multiview_task_can_start_each_dependent_chain_from_an_intra_picture(tmp_path, key: str,
+                                                                                  pictures: int) -> None:
+    """Stage option key_picture: "interview" codes the dependent view's first picture from view 0 (a loss term);
+    "intra" starts the chain from the view's own I picture, as lmvc's encoder does on real stereo (no term for it,
+    the P pictures after it train); another value is refused before the run starts."""
+    from test_inter_codec import write_weights
+
+    from mvcodec.train.task import Stage, get_task
+
+    base = tmp_path / "base.safetensors"
+    write_weights(base)
+    task = get_task("multiview")
+    model = task.build_model({"base": str(base), "disparities": 2, "slices": 4})
+    stage = Stage(name="s", steps=1, lr=1e-4, frames=3, options={"key_picture": key})
+    task.check_stage(stage)
+    torch.manual_seed(0)
+    batch = {"frames": torch.rand(1, 2, 3, 3, 64, 64), "quality": torch.tensor([1])}
+    out = task.loss(model, batch, stage, torch.tensor([200.0]))
+    assert int(out["images"]) == pictures and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with pytest.raises(InputError, match="key_picture 'both'"):
+        task.check_stage(Stage(name="s", steps=1, lr=1e-4, frames=3, options={"key_picture": "both"}))

@@ -9,8 +9,11 @@ with view 0 coded by the frozen single-view codec it extends.
     batch["frames"] (B, V, T, 3, H, W), V >= 2:
         view 0:   I picture by the base's intra model, P pictures 1..T-1 by the base's inter model (frozen,
                   rounded latents as in coding): the decoded pictures (frame, feature, motion, latents) at each t
-        view v>0: t = 0: a P picture whose reference is view 0's decoded picture at t = 0 (inter-view key picture;
-                  kept without its motion, so the view's temporal chain starts there as after an I picture)
+        view v>0: t = 0: stage option key_picture = "interview" (default): a P picture whose reference is view
+                  0's decoded picture at t = 0 (inter-view key picture; kept without its motion, so the view's
+                  temporal chain starts there as after an I picture); = "intra": the view's own I picture by the
+                  base's intra model (no loss term: what lmvc's encoder chooses where the views differ, as on
+                  real stereo, so the P pictures train on the chains they will code)
                   t > 0: a P picture with its own previous decoded pictures as references
                   side = InterViewRefs(view 0 at t, view v-1 at t); gradients kept across the view's pictures
         loss = mean over the dependent pictures of lambda * D + bpp
@@ -37,6 +40,7 @@ from mvcodec.models.multiview import DependentConfig, DependentViewModel, InterV
 from mvcodec.train.rd_loss import average_terms, rd_loss
 from mvcodec.train.task import Stage, check_option_names, register_task
 
+KEY_PICTURES = ("interview", "intra")
 PRIORS = ("iv_mv_down.", "iv_mv_prior.", "iv_pyramid.", "iv_prior_down.", "iv_prior.", "hdc_em.")
 MODULES = PRIORS + ("iv_mv_enc.", "iv_mv_dec.", "iv_predict.", "hdc_fer.")
 
@@ -86,7 +90,8 @@ class MultiviewTask:
         ]
 
     def check_stage(self, stage: Stage) -> None:
-        check_option_names("multiview", stage, ())
+        check_option_names("multiview", stage, ("key_picture",))
+        key_picture(stage)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
              lmbda: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -100,12 +105,17 @@ class MultiviewTask:
         quality = batch["quality"].to(clips.device)
         lmbda = torch.as_tensor(lmbda, device=clips.device).expand(clips.shape[0])
         views = [self._base_view(intra, base, clips[:, 0, : stage.frames], quality)]
+        intra_key = key_picture(stage) == "intra"
         terms = []
         for v in range(1, clips.shape[1]):
             pictures, refs = [], None
             for t in range(stage.frames):
-                side = InterViewRefs(views[0][t], views[v - 1][t])
                 x = clips[:, v, t]
+                if t == 0 and intra_key:
+                    pictures.append(_intra_picture(intra, x, quality))
+                    refs = pictures[:1]
+                    continue
+                side = InterViewRefs(views[0][t], views[v - 1][t])
                 refs = [_without_motion(views[0][t])] if t == 0 else refs
                 out = model(x, refs, quality.clamp(max=_inner(model).cfg.qualities - 1), side=side)
                 terms.append(rd_loss(out["x_hat"], x, out["bits"], lmbda, stage.distortion))
@@ -123,8 +133,7 @@ class MultiviewTask:
     def _base_view(self, intra: IntraModel, base: InterModel, frames: torch.Tensor,
                    quality: torch.Tensor) -> list[DecodedPicture]:
         """View 0's decoded pictures (I, then P) by the frozen single-view codec, rounded as in coding."""
-        x_hat = intra(frames[:, 0], quality.clamp(max=intra.cfg.qualities - 1))["x_hat"].clamp(0, 1)
-        pictures = [DecodedPicture(x_hat)]
+        pictures = [_intra_picture(intra, frames[:, 0], quality)]
         for t in range(1, frames.shape[1]):
             out = base(frames[:, t], pictures[::-1][: base.cfg.references], quality.clamp(max=base.cfg.qualities - 1))
             pictures.append(InterModel._picture(out))
@@ -135,6 +144,21 @@ class MultiviewTask:
         if not isinstance(inner, DependentViewModel):
             raise TypeError(f"multiview task: finalize expects a DependentViewModel, got {type(inner).__name__}")
         inner.update()
+
+
+def key_picture(stage: Stage) -> str:
+    """Stage option ``key_picture``: how the dependent view's first picture is coded (module docstring)."""
+    value = stage.options.get("key_picture", "interview")
+    if value not in KEY_PICTURES:
+        raise InputError(f"multiview task: stage {stage.name} has key_picture {value!r} (choose from "
+                         f"{', '.join(KEY_PICTURES)})")
+    return value
+
+
+@torch.no_grad()
+def _intra_picture(intra: IntraModel, x: torch.Tensor, quality: torch.Tensor) -> DecodedPicture:
+    """``x (B,3,H,W)`` as an I picture of the frozen intra model: the decoded picture a chain starts from."""
+    return DecodedPicture(intra(x, quality.clamp(max=intra.cfg.qualities - 1))["x_hat"].clamp(0, 1))
 
 
 def _inner(model: nn.Module) -> nn.Module:
