@@ -133,8 +133,11 @@ def table(args: argparse.Namespace) -> int:
     generations = sorted({m.group(1) or "" for name in series if (m := GENERATION.fullmatch(name.split("/")[0]))})
     for structure in ("ld", "ra"):
         for g in generations:  # inter-view gain: lmvc of weights generation g against its backbone on each view
-            if f"lmvc{g}/{structure}" in series and f"mlvc{g}/{structure}" in series:
-                rows.append((f"lmvc{g}/{structure}", f"mlvc{g}/{structure}"))
+            if f"lmvc{g}/{structure}" in series:  # the backbone: the series of its base weights (lmvc-v4: mlvc-v3)
+                base = f"{series[f'lmvc{g}/{structure}'][0].extra.get('base_weights')}/{structure}"
+                simulcast = base if base in series else f"mlvc{g}/{structure}"
+                if simulcast in series:
+                    rows.append((f"lmvc{g}/{structure}", simulcast))
             if f"lmvc{g}/{structure}" in series and f"mv-mginr/{structure}" in series:
                 rows.append((f"lmvc{g}/{structure}", f"mv-mginr/{structure}"))  # learned predictive vs INR
         for name in series:  # variants (ablations, "CODEC[-vN]-NAME/structure"): the full model as the test

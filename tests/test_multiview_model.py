@@ -173,3 +173,17 @@ def test_the_multiview_task_can_start_each_dependent_chain_from_an_intra_picture
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
     with pytest.raises(InputError, match="key_picture 'both'"):
         task.check_stage(Stage(name="s", steps=1, lr=1e-4, frames=3, options={"key_picture": "both"}))
+
+
+def test_configs_multiview_yaml_writes_out_the_tasks_default_schedule() -> None:
+    from pathlib import Path
+
+    from mvcodec.train.config import load_config
+    from mvcodec.train.task import get_task
+
+    written = load_config(Path(__file__).resolve().parents[1] / "configs" / "multiview.yaml").stages
+    default = get_task("multiview").default_stages()
+    def described(s):
+        return s.name, tuple(s.trainable), s.frames, s.steps, s.lr, dict(s.options)
+    assert [described(s) for s in written] == [described(s) for s in default]
+    assert [s.options.get("key_picture", "interview") for s in default] == ["interview", "intra", "intra"]

@@ -20,8 +20,11 @@ with view 0 coded by the frozen single-view codec it extends.
     finalize: DependentViewModel.update()
 
 Default schedule (HDC design, digest hdc.md "Training"; LMVC digest "Loss and training schedule"): the inter-view
-entropy priors first (motion and frame priors, HDC-EM), then the inter-view motion/context and HDC-FER modules
-with those, then everything with the cascade over several frames.
+entropy priors first (motion and frame priors, HDC-EM; with inter-view key pictures, which the encoder may
+still choose), then the inter-view motion/context and HDC-FER modules with those, then everything, both over
+chains of 3 P pictures from the dependent view's own I picture (key_picture intra: what lmvc-v4 was trained on,
+and what made its inter-view coding pay on real stereo, BENCHMARKS.md "lmvc-v4"; lmvc-v3's modules, trained on
+one P picture after an inter-view key, coded real chains worse than the view alone).
 """
 
 from __future__ import annotations
@@ -85,8 +88,8 @@ class MultiviewTask:
     def default_stages(self) -> list[Stage]:
         return [
             Stage(name="priors", steps=20_000, lr=1e-4, trainable=PRIORS, frames=2),
-            Stage(name="modules", steps=40_000, lr=1e-4, trainable=MODULES, frames=2),
-            Stage(name="all", steps=40_000, lr=5e-5, frames=4),
+            Stage(name="modules", steps=40_000, lr=1e-4, trainable=MODULES, frames=4, options={"key_picture": "intra"}),
+            Stage(name="all", steps=40_000, lr=5e-5, frames=4, options={"key_picture": "intra"}),
         ]
 
     def check_stage(self, stage: Stage) -> None:
