@@ -2,7 +2,7 @@
 switched off at inference (not retrained: what each trained component contributes to that model).
 
     .venv/bin/python benchmarks/lmvc_ablations.py CLIP --weights-file W --base-weights-file B
-                     [--frames 8] [--crop 320x192] [--rung 2] [--structure ld] [--threads 1]
+                     [--frames 8] [--crop 320x192] [--rung 2] [--structure ld] [--threads 1] [-O KEY=VALUE ...]
 
 For each switch of :class:`~mvcodec.models.multiview.DependentConfig` (HDC-FER, HDC-EM, the HDC attention
 score, the HDC shift, inter-view motion prediction, inter-view context prediction) it writes the weights file of
@@ -24,6 +24,7 @@ import torch
 
 from mvcodec.api import encode_file, measure_file
 from mvcodec.bitstream import MvcReader
+from mvcodec.cli.options import key_value
 from mvcodec.codecs import EncodeSettings
 from mvcodec.codecs.learned_multiview import LmvcCodec, read_weights_file, save_lmvc_weights
 from mvcodec.io import open_clip
@@ -72,6 +73,9 @@ def main() -> int:
     p.add_argument("--rung", type=int, default=2)
     p.add_argument("--structure", default="ld")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("-O", "--option", type=key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="an lmvc option for every variant, e.g. dependent_picture=interview (measure the model, not "
+                        "the encoder's choice between it and coding the view alone)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     clip = open_clip(args.clip)
@@ -89,14 +93,14 @@ def main() -> int:
             if weights is None:
                 rows.append((label, None))
                 continue
-            codec = LmvcCodec(weights_file=str(weights), base_weights_file=args.base_weights_file)
+            codec = LmvcCodec(weights_file=str(weights), base_weights_file=args.base_weights_file, **dict(args.option))
             path = Path(tmp) / "a.mvc"
             encode_file(source, codec, settings, path)
             m = measure_file(source, path, codec=codec)
             rows.append((label, (dependent_bits(path) / pixels, m.per_view["psnr_rgb"][1:], m.psnr_rgb)))
             print(f"{label}: done", file=sys.stderr)
     print(f"{Path(args.clip).name}, centre {info.width}x{info.height}, {info.frames} frames x {info.views} views, "
-          f"{args.structure}, rung {args.rung}; dependent views only\n")
+          f"{args.structure}, rung {args.rung}, options {dict(args.option)}; dependent views only\n")
     print("| model | dependent-view bpp | dependent-view PSNR-RGB | bpp vs full | PSNR vs full |\n"
           "|---|---|---|---|---|")
     full = rows[0][1]
