@@ -173,6 +173,8 @@ def test_the_multiview_task_can_start_each_dependent_chain_from_an_intra_picture
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
     with pytest.raises(InputError, match="key_picture 'both'"):
         task.check_stage(Stage(name="s", steps=1, lr=1e-4, frames=3, options={"key_picture": "both"}))
+    with pytest.raises(InputError, match="frames >= 2"):
+        task.check_stage(Stage(name="s", steps=1, lr=1e-4, frames=1, options={"key_picture": "intra"}))
 
 
 def test_configs_multiview_yaml_writes_out_the_tasks_default_schedule() -> None:

@@ -155,6 +155,9 @@ def key_picture(stage: Stage) -> str:
     if value not in KEY_PICTURES:
         raise InputError(f"multiview task: stage {stage.name} has key_picture {value!r} (choose from "
                          f"{', '.join(KEY_PICTURES)})")
+    if value == "intra" and stage.frames < 2:
+        raise InputError(f"multiview task: stage {stage.name} starts each chain from an I picture (key_picture "
+                         f"intra), so it needs frames >= 2 for a P picture to train on")
     return value
 
 
