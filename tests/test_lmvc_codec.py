@@ -370,7 +370,8 @@ def test_shipped_lmvc_v2_codes_its_dependent_latents_where_lmvc_v1_codes_nothing
     """lmvc-v2 (trained on mlvc-v2, whose P pictures code their frame latent) codes non-zero symbols in the
     dependent view's HDC-EM slices and decodes them exactly; lmvc-v1 (on the collapsed mlvc-v1) codes none."""
     for weights in ("lmvc-v1", "lmvc-v2"):
-        shares, _ = shipped_weights_round_trip(LmvcCodec(weights=weights), 2, tmp_path / f"{weights}.mvc")
+        codec = LmvcCodec(weights=weights, dependent_picture="interview")  # the model, not the decision
+        shares, _ = shipped_weights_round_trip(codec, 2, tmp_path / f"{weights}.mvc")
         dependent = max(v for k, v in shares.items() if k.startswith("dependent_y") and k != "dependent_y_mv")
         assert (dependent > 0.01) if weights == "lmvc-v2" else dependent == 0.0
 
@@ -381,7 +382,8 @@ def test_shipped_lmvc_v3_codes_the_dependent_views_motion_where_lmvc_v2_codes_no
     (BENCHMARKS.md, "lmvc-v3")."""
     psnr = {}
     for weights in ("lmvc-v2", "lmvc-v3"):
-        shares, psnr[weights] = shipped_weights_round_trip(LmvcCodec(weights=weights), 2, tmp_path / f"{weights}.mvc")
+        codec = LmvcCodec(weights=weights, dependent_picture="interview")  # the model, not the decision
+        shares, psnr[weights] = shipped_weights_round_trip(codec, 2, tmp_path / f"{weights}.mvc")
         assert (shares["dependent_y_mv"] > 0.01) if weights == "lmvc-v3" else shares["dependent_y_mv"] == 0.0
     assert psnr["lmvc-v3"] > psnr["lmvc-v2"] + 1.0
 
