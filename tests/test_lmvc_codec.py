@@ -182,8 +182,9 @@ def test_a_dependent_key_picture_is_intra_or_inter_view_whichever_costs_less(wei
 
 def encode_modes(weights: tuple[Path, Path], clip, folder: Path, option: str, modes: tuple[str, ...],
                  picture: tuple[int, int], **fixed: str) -> tuple[dict, dict]:
-    """Encode ``clip`` (LD, rung 2, intra period 2) once per value of ``option``, check each decodes to the encoder's
-    reconstruction; returns ({mode: {(view, frame): (kind, payload)}}, {mode: rd cost of ``picture``})."""
+    """Encode ``clip`` (LD, rung 2; intra period 2 for ``key_picture``, 4 otherwise) once per value of ``option``,
+    check each decodes to the encoder's reconstruction; returns ({mode: {(view, frame): (kind, payload)}},
+    {mode: rd cost of ``picture``})."""
     from mvcodec.codecs.learned_structure import rd_cost
     from mvcodec.metrics import MetricAccumulator
 
