@@ -96,7 +96,8 @@ DEPENDENT_B_PAST_PACKET = 7  # a dependent view's B picture from its past refere
 DEPENDENT_B_FUTURE_PACKET = 8  # ... from its future reference
 DEPENDENT_KINDS = {"I": (INTERVIEW_KEY_PACKET,), "P": (DEPENDENT_PACKET,),
                    "B": (DEPENDENT_B_PAST_PACKET, DEPENDENT_B_FUTURE_PACKET, DEPENDENT_B_PACKET)}
-"""The packet kinds of a dependent picture of each plan type (an intra key picture is an ``mlvc`` I picture)."""
+"""The packet kinds of a dependent picture of each plan type coded with the other views; coded alone (option
+``key_picture`` / ``dependent_picture``) it is an ``mlvc`` picture of the view, kind 0, 1, 4 or 5."""
 SINGLE_VIEW_KINDS = (INTER_PACKET, B_PAST_PACKET, B_FUTURE_PACKET)
 PACKET_NAMES = {INTRA_PACKET: "intra", INTER_PACKET: "inter", B_PAST_PACKET: "b_past", B_FUTURE_PACKET: "b_future",
                 INTERVIEW_KEY_PACKET: "interview_key", DEPENDENT_PACKET: "dependent",
