@@ -302,7 +302,10 @@ def test_bad_learned_codec_options_are_one_line(capsys, tmp_path, png_clip, opti
 
 @pytest.mark.parametrize("codec, option, pattern", [("mlvc", "ra_gop=6", "ra_gop must be one of"),
                                                     ("mlvc", "b_reference=both", "b_reference must be one of"),
-                                                    ("lmvc", "ra_gop=x", "ra_gop must be one of")])
+                                                    ("lmvc", "ra_gop=x", "ra_gop must be one of"),
+                                                    ("lmvc", "key_picture=both", "key_picture must be one of"),
+                                                    ("lmvc", "dependent_picture=both",
+                                                     "dependent_picture must be one of")])
 def test_bad_coding_structure_options_are_one_line(capsys, tmp_path, png_clip, codec, option, pattern):
     out = tmp_path / "x.mvc"
     status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(out), "--codec", codec, "-O", option)

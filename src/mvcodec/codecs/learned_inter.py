@@ -35,7 +35,7 @@ import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -179,11 +179,16 @@ def nonzero_shares(total: dict[str, list[int]]) -> dict[str, float]:
 
 def structure_options(options: dict[str, Any]) -> tuple[int, str]:
     """The coding-structure options of the learned predictive codecs: (``ra_gop``, ``b_reference``)."""
-    ra_gop = check_ra_gop(options.get("ra_gop", DEFAULT_RA_GOP))
-    b_reference = str(options.get("b_reference", "rd"))
-    if b_reference not in B_REFERENCES:
-        raise InputError(f"b_reference must be one of {', '.join(B_REFERENCES)}, got {b_reference!r}")
-    return ra_gop, b_reference
+    return check_ra_gop(options.get("ra_gop", DEFAULT_RA_GOP)), choice_option(options, "b_reference", B_REFERENCES)
+
+
+def choice_option(options: dict[str, Any], name: str, choices: Iterable[str], default: str = "rd") -> str:
+    """Option ``name`` of the learned codecs, one of ``choices`` (``default`` when absent); anything else is a
+    one-line :class:`InputError` listing them (``b_reference``, lmvc's ``key_picture`` / ``dependent_picture``)."""
+    value, choices = str(options.get(name, default)), tuple(choices)
+    if value not in choices:
+        raise InputError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def header_config(w: MlvcWeights, quality: int, ra_gop: int | None) -> dict[str, Any]:

@@ -62,6 +62,7 @@ from mvcodec.codecs.learned_inter import (
     b_candidates,
     b_reference_picture,
     cheapest,
+    choice_option,
     code_single_view,
     decode_single_view,
     header_config,
@@ -206,8 +207,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         structure = {k: options[k] for k in ("ra_gop", "b_reference") if k in options}
         self._base = MlvcCodec(**({"weights_file": base_file} if base_file else {}), **structure)
         self._models: dict[str, DependentViewModel] = {}
-        self.key_picture = _mode_option(options, "key_picture", KEY_PICTURE_MODES)
-        self.dependent_picture = _mode_option(options, "dependent_picture", DEPENDENT_PICTURE_MODES)
+        self.key_picture = choice_option(options, "key_picture", KEY_PICTURE_MODES)
+        self.dependent_picture = choice_option(options, "dependent_picture", DEPENDENT_PICTURE_MODES)
 
     # ------------------------------------------------------------------------------------------ weights
     def read_weights_file(self, path: str | os.PathLike) -> LmvcWeights:
@@ -453,13 +454,6 @@ def dependent_b_candidate(kind: int, base_kind: int) -> int:
             raise BitstreamError(f"a kind-6 dependent B picture needs view 0's B picture, whose kind is {base_kind}")
         return 0 if base_kind == B_PAST_PACKET else 1
     return 0 if kind == DEPENDENT_B_PAST_PACKET else 1
-
-
-def _mode_option(options: dict[str, Any], name: str, modes: dict[str, tuple[str, ...]]) -> str:
-    value = str(options.get(name, "rd"))
-    if value not in modes:
-        raise InputError(f"{name} must be one of {', '.join(modes)}, got {value!r}")
-    return value
 
 
 def _kind_or(kind: int | None, default: int) -> int:
