@@ -179,6 +179,13 @@ class IntraModel(nn.Module):
         bits = -(torch.log2(y_lik).flatten(1).sum(1) + torch.log2(z_lik).flatten(1).sum(1))
         return {"x_hat": x_hat, "likelihoods": {"y": y_lik, "z": z_lik}, "bits": bits}
 
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        """The I picture a training cascade starts from: ``x (B,3,H,W)`` in [0, 1] through :meth:`forward` at the
+        rungs ``quality (B,)``, clamped to this model's ladder (an inter ladder may be longer) -> ``(B,3,H,W)`` in
+        [0, 1], no gradient (the intra model is frozen there)."""
+        return self(x, quality.clamp(max=self.cfg.qualities - 1))["x_hat"].clamp(0, 1)
+
     def update(self) -> None:
         """Integer tables of the factorized prior (after training, before :meth:`compress`)."""
         self.entropy_bottleneck.update()

@@ -47,6 +47,7 @@ from torch.utils.data import Dataset
 from mvcodec.errors import CodecError, InputError
 from mvcodec.layers.warp import warp
 from mvcodec.models.inter import InterConfig, InterModel, TrainCoder, build_inter
+from mvcodec.models.intra import IntraModel
 from mvcodec.train.rd_loss import average_terms, mean_psnr, rd_loss
 from mvcodec.train.task import Stage, check_option_names, register_task
 
@@ -158,7 +159,7 @@ class InterTask:
     name = "inter"
 
     def __init__(self) -> None:
-        self._intra: dict[tuple[str, torch.device], nn.Module] = {}
+        self._intra: dict[tuple[str, torch.device], IntraModel] = {}
 
     def build_model(self, model_cfg: dict[str, Any]) -> nn.Module:
         return build_inter(InterConfig.from_json(dict(model_cfg)))
@@ -237,12 +238,11 @@ class InterTask:
         path = stage.options.get("intra_weights")
         with torch.no_grad():
             if path:
-                intra = self._intra_model(str(path), x0.device)
-                return intra(x0, quality.clamp(max=intra.cfg.qualities - 1))["x_hat"].clamp(0, 1)
+                return self._intra_model(str(path), x0.device).reconstruct(x0, quality)
             sigma = nonnegative_option(stage, "i_frame_noise", I_FRAME_NOISE)
             return (x0 + sigma * torch.randn_like(x0)).clamp(0, 1)
 
-    def _intra_model(self, path: str, device: torch.device) -> nn.Module:
+    def _intra_model(self, path: str, device: torch.device) -> IntraModel:
         """The frozen intra model of ``path`` on ``device``: a weights file, or ``zoo:ID`` for shipped weights; one
         that cannot be read is a one-line :class:`InputError` naming the option."""
         key = (path, device)

@@ -115,7 +115,7 @@ class MultiviewTask:
             for t in range(stage.frames):
                 x = clips[:, v, t]
                 if t == 0 and intra_key:
-                    pictures.append(_intra_picture(intra, x, quality))
+                    pictures.append(DecodedPicture(intra.reconstruct(x, quality)))
                     refs = pictures[:1]
                     continue
                 side = InterViewRefs(views[0][t], views[v - 1][t])
@@ -136,7 +136,7 @@ class MultiviewTask:
     def _base_view(self, intra: IntraModel, base: InterModel, frames: torch.Tensor,
                    quality: torch.Tensor) -> list[DecodedPicture]:
         """View 0's decoded pictures (I, then P) by the frozen single-view codec, rounded as in coding."""
-        pictures = [_intra_picture(intra, frames[:, 0], quality)]
+        pictures = [DecodedPicture(intra.reconstruct(frames[:, 0], quality))]
         for t in range(1, frames.shape[1]):
             out = base(frames[:, t], pictures[::-1][: base.cfg.references], quality.clamp(max=base.cfg.qualities - 1))
             pictures.append(InterModel._picture(out))
@@ -159,12 +159,6 @@ def key_picture(stage: Stage) -> str:
         raise InputError(f"multiview task: stage {stage.name} starts each chain from an I picture (key_picture "
                          f"intra), so it needs frames >= 2 for a P picture to train on")
     return value
-
-
-@torch.no_grad()
-def _intra_picture(intra: IntraModel, x: torch.Tensor, quality: torch.Tensor) -> DecodedPicture:
-    """``x (B,3,H,W)`` as an I picture of the frozen intra model: the decoded picture a chain starts from."""
-    return DecodedPicture(intra(x, quality.clamp(max=intra.cfg.qualities - 1))["x_hat"].clamp(0, 1))
 
 
 def _inner(model: nn.Module) -> nn.Module:
