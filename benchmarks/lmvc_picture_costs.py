@@ -27,6 +27,7 @@ from mvcodec.codecs.learned_structure import rd_cost
 from mvcodec.io import open_clip
 from mvcodec.io.clip import SubsetSource
 from mvcodec.io.manifest import CropSource
+from mvcodec.metrics.psnr import psnr_rgb
 
 
 def picture_costs(source, codec: LmvcCodec, rung: int, view: int, path: Path) -> list[tuple[str, int, float, float]]:
@@ -37,12 +38,11 @@ def picture_costs(source, codec: LmvcCodec, rung: int, view: int, path: Path) ->
         packets = {e.first_frame: (e.kind, 8 * len(reader.read_packet(e))) for e in reader.select(view=view)}
     rows = []
     for t in range(source.info.frames):
-        x = source.read_frames(view, t, t + 1)[0].astype(np.float64)
-        x_hat = decoded[t].astype(np.float64)
-        psnr = 10 * np.log10(255.0 ** 2 / np.mean((x - x_hat) ** 2))
+        x, x_hat = source.read_frames(view, t, t + 1)[0], decoded[t]
         kind, bits = packets[t]
-        cost = rd_cost(*(torch.from_numpy(a).permute(2, 0, 1)[None] / 255 for a in (x, x_hat)), bits, rung)
-        rows.append((PACKET_NAMES[kind], bits, float(psnr), float(cost)))
+        cost = rd_cost(*(torch.from_numpy(a.astype(np.float64)).permute(2, 0, 1)[None] / 255 for a in (x, x_hat)),
+                       bits, rung)
+        rows.append((PACKET_NAMES[kind], bits, psnr_rgb(x, x_hat), float(cost)))
     return rows
 
 

@@ -61,6 +61,16 @@ def digest(frames: list) -> str:
     return h.hexdigest()
 
 
+def decoded_psnr(frames: dict[tuple[int, int], np.ndarray], original: np.ndarray) -> float:
+    """PSNR-RGB of decoded ``{(view, frame): rgb}`` against ``original (V, T, H, W, 3)``, as the encoder reports
+    its reconstruction's (``psnr_rgb_encoder``)."""
+    from mvcodec.metrics import MetricAccumulator
+    acc = MetricAccumulator(ms_ssim=False)
+    for (v, t), rgb in frames.items():
+        acc.add(v, original[v, t], rgb)
+    return acc.result().psnr_rgb
+
+
 @pytest.fixture(scope="module")
 def coded(weights, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, np.ndarray]:
     """2 views x 5 frames x 48x80, intra period 3: frames 0, 3 key pictures (inter-view, forced), the dependent P
@@ -88,12 +98,8 @@ def test_round_trip_is_exact_and_uses_every_packet_kind(coded, weights) -> None:
 
 def test_encoder_reconstruction_equals_the_decoder(coded, weights) -> None:
     path, extra, original = coded
-    frames = list(decode_file(path, codec=codec(weights)))
-    from mvcodec.metrics import MetricAccumulator
-    acc = MetricAccumulator(ms_ssim=False)
-    for f in frames:
-        acc.add(f.view, original[f.view, f.frame], f.rgb)
-    assert acc.result().psnr_rgb == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
+    frames = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=codec(weights))}
+    assert decoded_psnr(frames, original) == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
 
 
 def test_view_0_decodes_with_the_single_view_decoder_alone(coded, weights, tmp_path) -> None:
@@ -186,7 +192,6 @@ def encode_modes(weights: tuple[Path, Path], clip, folder: Path, option: str, mo
     check each decodes to the encoder's reconstruction; returns ({mode: {(view, frame): (kind, payload)}},
     {mode: rd cost of ``picture``})."""
     from mvcodec.codecs.learned_structure import rd_cost
-    from mvcodec.metrics import MetricAccumulator
 
     packets, cost = {}, {}
     for mode in modes:
@@ -194,10 +199,7 @@ def encode_modes(weights: tuple[Path, Path], clip, folder: Path, option: str, mo
         c = codec(weights, **{option: mode}, **fixed)
         extra = encode_file(clip, c, EncodeSettings(2, "ld", gop=2 if option == "key_picture" else 4), path).extra
         frames = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=codec(weights))}
-        acc = MetricAccumulator(ms_ssim=False)
-        for (v, t), rgb in frames.items():
-            acc.add(v, clip.frames[v, t], rgb)
-        assert acc.result().psnr_rgb == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
+        assert decoded_psnr(frames, clip.frames) == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
         with MvcReader(path) as reader:
             packets[mode] = {(e.view, e.first_frame): (e.kind, reader.read_packet(e)) for e in reader.select()}
         assert sum(extra["real_bits_per_view"]) == extra["real_bits"]
@@ -256,11 +258,9 @@ def test_random_access_round_trip_is_exact(coded_ra, weights) -> None:
     assert kinds[(1, 0)] == INTERVIEW_KEY_PACKET and kinds[(1, 8)] == DEPENDENT_PACKET
     assert kinds[(0, 17)] == B_PAST_PACKET and kinds[(1, 17)] == DEPENDENT_B_PAST_PACKET
     assert extra["real_bits_dependent_b_past"] > 0 and extra["real_bits_b_past"] > 0
-    from mvcodec.metrics import MetricAccumulator
-    acc = MetricAccumulator(ms_ssim=False)
-    for f in frames:
-        acc.add(f.view, synthetic_clip(views=2, frames=20, height=32, width=64).frames[f.view, f.frame], f.rgb)
-    assert acc.result().psnr_rgb == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
+    original = synthetic_clip(views=2, frames=20, height=32, width=64).frames
+    decoded = {(f.view, f.frame): f.rgb for f in frames}
+    assert decoded_psnr(decoded, original) == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
 
 
 @pytest.mark.parametrize("view, frame, packets", [(1, 17, 8), (0, 17, 4), (1, 4, 4), (0, 18, 5)])
@@ -299,11 +299,7 @@ def test_a_dependent_b_picture_takes_its_own_cheaper_reference_and_older_kind_6_
         assert {kinds[(1, t)] for t in (1, 2, 3)} <= kinds_b
         frames = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=codec(weights))}
         assert len(frames) == 12
-        from mvcodec.metrics import MetricAccumulator
-        acc = MetricAccumulator(ms_ssim=False)
-        for (v, t), rgb in frames.items():
-            acc.add(v, clip.frames[v, t], rgb)
-        assert acc.result().psnr_rgb == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
+        assert decoded_psnr(frames, clip.frames) == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
 
     path, _ = coded_ra  # b_reference=past in both views: kind 7 means what kind 6 meant
     with MvcReader(path) as reader, MvcWriter(tmp_path / "old.mvc", reader.header) as writer:
