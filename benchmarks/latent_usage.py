@@ -22,14 +22,13 @@ import tempfile
 from pathlib import Path
 
 import torch
+from clips import clip_window
 
 from mvcodec.api import decode_file, encode_file, measure_file
 from mvcodec.codecs import EncodeSettings
 from mvcodec.codecs.learned_inter import MlvcCodec
 from mvcodec.codecs.learned_structure import TRAINING_LAMBDAS
 from mvcodec.codecs.learned_weights import to_tensor
-from mvcodec.io import open_clip
-from mvcodec.io.clip import SubsetSource
 from mvcodec.io.manifest import CropSource
 from mvcodec.metrics.psnr import psnr_rgb
 from mvcodec.models.dpb import DecodedPicture
@@ -47,8 +46,7 @@ def main() -> int:
     p.add_argument("--decoder-noise", action="store_true", help="--gradients: decoder_quantization noise")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    clip = open_clip(args.clip)
-    source = CropSource.centre(SubsetSource(clip, [0], 0, args.frames), args.crop)
+    source = clip_window(args.clip, args.frames, args.crop, [0])
     info = source.info
     if args.gradients:
         return gradients(args, source)

@@ -40,15 +40,14 @@ import time
 from pathlib import Path
 
 import torch
+from clips import clip_window
 
 from mvcodec.api import decode_file, encode_file
 from mvcodec.cli.options import key_value
 from mvcodec.codecs import EncodeSettings, get_codec
 from mvcodec.eval.harness import load_results, merge_results, run_eval
 from mvcodec.eval.report import bd_row, group_series
-from mvcodec.io import open_clip
-from mvcodec.io.clip import ClipSource, SubsetSource
-from mvcodec.io.manifest import CropSource
+from mvcodec.io.clip import ClipSource
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,9 +68,7 @@ def _options(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _source(args: argparse.Namespace, views: list[int] | None = None) -> ClipSource:
-    clip = open_clip(args.clip)
-    source = SubsetSource(clip, views or list(range(clip.info.views)), 0, min(args.frames, clip.info.frames))
-    return CropSource.centre(source, args.crop) if args.crop else source
+    return clip_window(args.clip, args.frames, args.crop, views)
 
 
 def rd(args: argparse.Namespace) -> int:

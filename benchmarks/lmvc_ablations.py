@@ -21,15 +21,13 @@ import tempfile
 from pathlib import Path
 
 import torch
+from clips import clip_window
 
 from mvcodec.api import encode_file, measure_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.cli.options import key_value
 from mvcodec.codecs import EncodeSettings
 from mvcodec.codecs.learned_multiview import LmvcCodec, read_weights_file, save_lmvc_weights
-from mvcodec.io import open_clip
-from mvcodec.io.clip import SubsetSource
-from mvcodec.io.manifest import CropSource
 from mvcodec.models.multiview import build_dependent
 
 ABLATIONS = {  # switch -> what turning it off removes
@@ -78,8 +76,7 @@ def main() -> int:
                         "the encoder's choice between it and coding the view alone)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    clip = open_clip(args.clip)
-    source = CropSource.centre(SubsetSource(clip, list(range(clip.info.views)), 0, args.frames), args.crop)
+    source = clip_window(args.clip, args.frames, args.crop)
     info = source.info
     pixels = (info.views - 1) * info.frames * info.width * info.height
     settings = EncodeSettings(args.rung, args.structure, gop=32)

@@ -18,15 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from clips import clip_window
 
 from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs import EncodeSettings
 from mvcodec.codecs.learned_multiview import PACKET_NAMES, LmvcCodec
 from mvcodec.codecs.learned_structure import rd_cost
-from mvcodec.io import open_clip
-from mvcodec.io.clip import SubsetSource
-from mvcodec.io.manifest import CropSource
 from mvcodec.metrics.psnr import psnr_rgb
 
 
@@ -59,19 +57,18 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    clip = open_clip(args.clip)
-    source = CropSource.centre(SubsetSource(clip, list(range(clip.info.views)), 0, args.frames), args.crop)
+    source = clip_window(args.clip, args.frames, args.crop)
     modes = args.modes.split(",")
     table = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mode in modes:
             options = {args.option: mode, **({"weights_file": args.weights_file} if args.weights_file else {})}
             table[mode] = picture_costs(source, LmvcCodec(**options), args.rung, args.view, Path(tmp) / f"{mode}.mvc")
-    print(f"{Path(args.clip).name}, centre {args.crop}, {args.frames} frames, rung {args.rung}, low delay, view "
+    print(f"{Path(args.clip).name}, centre {args.crop}, {source.info.frames} frames, rung {args.rung}, low delay, view "
           f"{args.view}, {args.option} = each mode; weights {args.weights_file or 'shipped default'}\n")
     print("| picture | " + " | ".join(f"{m}: kind | bits | PSNR-RGB | cost" for m in modes) + " |")
     print("|---|" + "---|---|---|---|" * len(modes))
-    for t in range(args.frames):
+    for t in range(source.info.frames):
         cells = " | ".join(f"{k} | {b:,} | {q:.2f} | {c:.4f}" for k, b, q, c in (table[m][t] for m in modes))
         print(f"| {t} | {cells} |")
     sums = " | ".join(f"sum | {sum(r[1] for r in table[m]):,} | {np.mean([r[2] for r in table[m]]):.2f} (mean) | "

@@ -12,11 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from clips import clip_window
+
 from mvcodec.api import decode_file
 from mvcodec.bitstream import MvcReader
-from mvcodec.io import open_clip
-from mvcodec.io.clip import SubsetSource
-from mvcodec.io.manifest import CropSource
 from mvcodec.metrics.psnr import psnr_rgb
 
 
@@ -28,11 +27,9 @@ def main() -> int:
     p.add_argument("--view", type=int, default=1)
     p.add_argument("--every", type=int, default=4, help="print every N-th frame")
     args = p.parse_args()
-    clip = open_clip(args.clip)
     with MvcReader(args.files[0]) as reader:
         frames = reader.header.frames
-    source = SubsetSource(clip, list(range(clip.info.views)), 0, frames)
-    source = CropSource.centre(source, args.crop) if args.crop else source
+    source = clip_window(args.clip, frames, args.crop)
     shown = range(0, frames, args.every)
     print("| file | " + " | ".join(f"frame {t}" for t in shown) + " |\n|---|" + "---|" * len(shown))
     for path in args.files:
