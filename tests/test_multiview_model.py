@@ -177,6 +177,40 @@ def test_the_multiview_task_can_start_each_dependent_chain_from_an_intra_picture
         task.check_stage(Stage(name="s", steps=1, lr=1e-4, frames=1, options={"key_picture": "intra"}))
 
 
+@pytest.mark.parametrize("structure", ["ra", "mixed"])
+def test_the_multiview_task_trains_on_random_access_gops(tmp_path, monkeypatch, structure: str) -> None:
+    """Stage option structure: "ra" codes one hierarchical GOP as lmvc's encoder does (I 0, P 4 from 0, B 2 from 0
+    or 4, B 1 and 3 from their neighbours: references 4, 2 and 1 frames apart), a loss term per dependent picture;
+    "mixed" draws ld or ra per step; frames that are not a GOP + 1 and unknown structures are refused up front."""
+    from test_inter_codec import write_weights
+
+    from mvcodec.train.task import Stage, get_task
+    from mvcodec.train.tasks import multiview
+
+    base = tmp_path / "base.safetensors"
+    write_weights(base)
+    task = get_task("multiview")
+    model = task.build_model({"base": str(base), "disparities": 2, "slices": 4})
+    stage = Stage(name="s", steps=1, lr=1e-4, frames=5, options={"key_picture": "intra", "structure": structure})
+    task.check_stage(stage)
+    coded = []
+    plan = multiview.training_plan
+    monkeypatch.setattr(multiview, "training_plan", lambda *a: coded.append(plan(*a)) or coded[-1])
+    torch.manual_seed(0)
+    batch = {"frames": torch.rand(1, 2, 5, 3, 64, 64), "quality": torch.tensor([1])}
+    out = task.loss(model, batch, stage, torch.tensor([200.0]))
+    assert int(out["images"]) == 4 and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    if structure == "ra":
+        assert [(p.frame, p.type, p.refs) for p in coded[0]] == [
+            (0, "I", ()), (4, "P", (0,)), (2, "B", (0, 4)), (1, "B", (0, 2)), (3, "B", (2, 4))]
+    with pytest.raises(InputError, match="frames - 1 must be one of"):
+        task.check_stage(Stage(name="s", steps=1, lr=1e-4, frames=4, options={"structure": structure}))
+    with pytest.raises(InputError, match="structure 'hier'"):
+        task.check_stage(Stage(name="s", steps=1, lr=1e-4, frames=5, options={"structure": "hier"}))
+
+
 def test_configs_multiview_yaml_writes_out_the_tasks_default_schedule() -> None:
     from pathlib import Path
 

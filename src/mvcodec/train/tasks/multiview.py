@@ -6,16 +6,25 @@ with view 0 coded by the frozen single-view codec it extends.
     cfg.model = {"base": "zoo:mlvc-v1" | PATH of an mlvc weights file,  + DependentConfig's inter-view fields}
         --build_model--> DependentViewModel started from the base's inter weights (the single-view part of its
                          config is the base's), inter-view branches at zero: it starts as the single-view codec
-    batch["frames"] (B, V, T, 3, H, W), V >= 2:
-        view 0:   I picture by the base's intra model, P pictures 1..T-1 by the base's inter model (frozen,
-                  rounded latents as in coding): the decoded pictures (frame, feature, motion, latents) at each t
-        view v>0: t = 0: stage option key_picture = "interview" (default): a P picture whose reference is view
-                  0's decoded picture at t = 0 (inter-view key picture; kept without its motion, so the view's
-                  temporal chain starts there as after an I picture); = "intra": the view's own I picture by the
-                  base's intra model (no loss term: what lmvc's encoder chooses where the views differ, as on
-                  real stereo, so the P pictures train on the chains they will code)
-                  t > 0: a P picture with its own previous decoded pictures as references
-                  side = InterViewRefs(view 0 at t, view v-1 at t); gradients kept across the view's pictures
+    batch["frames"] (B, V, T, 3, H, W), V >= 2, coded as the codec codes one intra period of T = stage.frames
+    frames (:func:`mvcodec.codecs.learned_structure.period_plan`), picture by picture in coding order, views
+    0 .. V-1 at each instant, the references taken from a decoded picture buffer as the encoder takes them:
+        stage option structure = "ld" (default): I, then P pictures 1..T-1 (chains of up to `references`);
+                                 = "ra": hierarchical B over one GOP of T-1 frames (T = 3, 5, 9, 17, ..): I at 0,
+                                 the P anchor T-1 (its reference 0 frames T-1 apart), then the B pictures by
+                                 bisection, each from one of its two references (past or future, drawn per
+                                 picture, the same for every view) as a chain start: what lmvc codes in random
+                                 access, references 1 .. T-1 frames apart (the "ld" chains are 1 frame apart);
+                                 = "mixed": "ld" or "ra", drawn per step
+        view 0:   the frozen single-view codec (I picture by the base's intra model, P/B pictures by the base's
+                  inter model, rounded latents as in coding, no gradient)
+        view v>0: the I instant: stage option key_picture = "interview" (default): a P picture whose reference is
+                  view 0's decoded picture at t = 0 (inter-view key picture; kept without its motion, so the
+                  view's temporal chain starts there as after an I picture); = "intra": the view's own I picture
+                  by the base's intra model (no loss term: what lmvc's encoder chooses where the views differ, as
+                  on real stereo, so the P pictures train on the chains they will code)
+                  P / B pictures: the dependent model from the view's own references, side = InterViewRefs(view
+                  0 at t, view v-1 at t); gradients kept across the view's pictures
         loss = mean over the dependent pictures of lambda * D + bpp
     finalize: DependentViewModel.update()
 
@@ -35,8 +44,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from mvcodec.codecs.learned_structure import PlannedPicture, check_ra_gop, period_plan
 from mvcodec.errors import CodecError, InputError
-from mvcodec.models.dpb import DecodedPicture
+from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
 from mvcodec.models.inter import InterModel
 from mvcodec.models.intra import IntraModel
 from mvcodec.models.multiview import DependentConfig, DependentViewModel, InterViewRefs, from_single_view
@@ -44,6 +54,7 @@ from mvcodec.train.rd_loss import average_terms, rd_loss
 from mvcodec.train.task import Stage, check_option_names, register_task
 
 KEY_PICTURES = ("interview", "intra")
+STRUCTURES = ("ld", "ra")
 PRIORS = ("iv_mv_down.", "iv_mv_prior.", "iv_pyramid.", "iv_prior_down.", "iv_prior.", "hdc_em.")
 MODULES = PRIORS + ("iv_mv_enc.", "iv_mv_dec.", "iv_predict.", "hdc_fer.")
 
@@ -93,8 +104,9 @@ class MultiviewTask:
         ]
 
     def check_stage(self, stage: Stage) -> None:
-        check_option_names("multiview", stage, ("key_picture",))
+        check_option_names("multiview", stage, ("key_picture", "structure"))
         key_picture(stage)
+        check_structure(stage)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
              lmbda: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -107,40 +119,33 @@ class MultiviewTask:
         intra, base = (m.to(clips.device).eval() for m in self._base)
         quality = batch["quality"].to(clips.device)
         lmbda = torch.as_tensor(lmbda, device=clips.device).expand(clips.shape[0])
-        views = [self._base_view(intra, base, clips[:, 0, : stage.frames], quality)]
         intra_key = key_picture(stage) == "intra"
+        dep = _inner(model)
+        dpb = DecodedPictureBuffer(stage.frames)
         terms = []
-        for v in range(1, clips.shape[1]):
-            pictures, refs = [], None
-            for t in range(stage.frames):
+        for p in training_plan(stage, dep.cfg.references):
+            candidate = int(torch.randint(2, ())) if p.type == "B" else 0  # the same for every view
+            t = p.frame
+            for v in range(clips.shape[1]):
                 x = clips[:, v, t]
-                if t == 0 and intra_key:
-                    pictures.append(DecodedPicture(intra.reconstruct(x, quality)))
-                    refs = pictures[:1]
+                if p.type == "I" and (v == 0 or intra_key):
+                    dpb.put(v, t, DecodedPicture(intra.reconstruct(x, quality)))
                     continue
-                side = InterViewRefs(views[0][t], views[v - 1][t])
-                refs = [_without_motion(views[0][t])] if t == 0 else refs
-                out = model(x, refs, quality.clamp(max=_inner(model).cfg.qualities - 1), side=side)
+                refs = [dpb.get(0, t).without_motion()] if p.type == "I" else _references(dpb, v, p, candidate)
+                if v == 0:
+                    with torch.no_grad():  # the frozen base, rounded latents as in coding
+                        out = base(x, refs, quality.clamp(max=base.cfg.qualities - 1))
+                    dpb.put(v, t, InterModel._picture(out))
+                    continue
+                side = InterViewRefs(dpb.get(0, t), dpb.get(v - 1, t))
+                out = model(x, refs, quality.clamp(max=dep.cfg.qualities - 1), side=side)
                 terms.append(rd_loss(out["x_hat"], x, out["bits"], lmbda, stage.distortion))
                 picture = InterModel._picture(out)
-                if t == 0:  # the key picture starts the view's temporal chain, as an intra picture does
-                    picture = _without_motion(picture)
-                pictures.append(picture)
-                refs = [picture] if t == 0 else [picture, *refs][: _inner(model).cfg.references]
-            views.append(pictures)
+                # an inter-view key picture starts the view's temporal chain, as an intra picture does
+                dpb.put(v, t, picture.without_motion() if p.type == "I" else picture)
         out = average_terms(terms)
         out["images"] = torch.tensor(float(clips.shape[0] * len(terms)))
         return out
-
-    @torch.no_grad()
-    def _base_view(self, intra: IntraModel, base: InterModel, frames: torch.Tensor,
-                   quality: torch.Tensor) -> list[DecodedPicture]:
-        """View 0's decoded pictures (I, then P) by the frozen single-view codec, rounded as in coding."""
-        pictures = [DecodedPicture(intra.reconstruct(frames[:, 0], quality))]
-        for t in range(1, frames.shape[1]):
-            out = base(frames[:, t], pictures[::-1][: base.cfg.references], quality.clamp(max=base.cfg.qualities - 1))
-            pictures.append(InterModel._picture(out))
-        return pictures
 
     def finalize(self, model: nn.Module) -> None:
         inner = _inner(model)
@@ -165,6 +170,29 @@ def _inner(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)  # unwrap DistributedDataParallel
 
 
-def _without_motion(picture: DecodedPicture) -> DecodedPicture:
-    """A picture of another view used as a reference: its motion belongs to its own view's time axis."""
-    return DecodedPicture(picture.frame, picture.feature, None, picture.latents)
+def training_plan(stage: Stage, references: int) -> list[PlannedPicture]:
+    """The pictures a training item codes, in coding order: the codec's plan (:func:`period_plan`) of one intra
+    period of ``stage.frames`` frames, in the stage option ``structure`` (module docstring)."""
+    structure = stage.options.get("structure", "ld")
+    if structure == "mixed":
+        structure = STRUCTURES[int(torch.randint(2, ()))]
+    return period_plan(0, stage.frames, structure, references, ra_gop=max(2, stage.frames - 1))
+
+
+def check_structure(stage: Stage) -> str:
+    """Stage option ``structure`` (module docstring): "ra" and "mixed" need frames = one GOP + 1 (3, 5, 9, ..)."""
+    value = stage.options.get("structure", "ld")
+    if value not in (*STRUCTURES, "mixed"):
+        raise InputError(f"multiview task: stage {stage.name} has structure {value!r} (choose from "
+                         f"{', '.join(STRUCTURES)}, mixed)")
+    if value != "ld":
+        check_ra_gop(stage.frames - 1, f"multiview task: stage {stage.name} (structure {value}): frames - 1")
+    return value
+
+
+def _references(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, candidate: int) -> list[DecodedPicture]:
+    """A P picture's reference chain, or a B picture's one reference (``candidate`` 0 past, 1 future), as the
+    codec builds them."""
+    from mvcodec.codecs.learned_inter import b_reference_picture
+
+    return dpb.chain(v, p.refs) if p.type == "P" else [b_reference_picture(dpb, v, p, candidate)]
