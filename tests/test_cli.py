@@ -305,7 +305,9 @@ def test_bad_learned_codec_options_are_one_line(capsys, tmp_path, png_clip, opti
                                                     ("lmvc", "ra_gop=x", "ra_gop must be one of"),
                                                     ("lmvc", "key_picture=both", "key_picture must be one of"),
                                                     ("lmvc", "dependent_picture=both",
-                                                     "dependent_picture must be one of")])
+                                                     "dependent_picture must be one of"),
+                                                    ("lmvc", "reference_weight=-1", "reference_weight must be a"),
+                                                    ("lmvc", "reference_weight=nan", "reference_weight must be a")])
 def test_bad_coding_structure_options_are_one_line(capsys, tmp_path, png_clip, codec, option, pattern):
     out = tmp_path / "x.mvc"
     status, _, err = run_cli(capsys, "encode", str(png_clip), "-o", str(out), "--codec", codec, "-O", option)

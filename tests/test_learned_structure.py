@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from mvcodec.codecs.base import DecodedFrame, Skipped
 from mvcodec.codecs.learned_structure import (
@@ -15,6 +16,9 @@ from mvcodec.codecs.learned_structure import (
     last_uses,
     period_plan,
     periods,
+    pictures_between_references,
+    rd_cost,
+    reference_weight,
 )
 from mvcodec.errors import BitstreamError, InputError
 
@@ -45,6 +49,18 @@ def test_low_delay_plan_is_the_m_lvc_chain() -> None:
     plan = period_plan(10, 15, "ld", references=3)
     assert [(p.frame, p.refs) for p in plan] == [(10, ()), (11, (10,)), (12, (11, 10)), (13, (12, 11, 10)),
                                                   (14, (13, 12, 11))]
+
+
+def test_the_pictures_coded_from_each_picture_of_a_hierarchy_weigh_its_distortion() -> None:
+    """A B picture at distance d from its candidates is the reference of the 2(d-1) pictures between them; a
+    random-access anchor of the GOP before it; a low-delay P picture of none (its decision stays greedy)."""
+    by = {p.frame: p for p in period_plan(0, 32, "ra", references=3, ra_gop=8)}
+    between = {t: pictures_between_references(p) for t, p in by.items()}
+    assert [between[t] for t in (0, 8, 4, 2, 1, 3, 6, 5, 7, 16, 31, 27)] == [0, 7, 6, 2, 0, 0, 2, 0, 0, 7, 6, 5]
+    assert all(pictures_between_references(p) == 0 for p in period_plan(0, 32, "ld", references=3))
+    assert reference_weight(by[4], 0.25) == 2.5 and reference_weight(by[4], 0.0) == 1.0
+    x, x_hat = torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.1)
+    assert rd_cost(x, x_hat, 16.0, 0, 2.0) == pytest.approx(2 * 117.0 * 0.01 + 1.0)
 
 
 def test_periods_and_ra_gop_checks() -> None:

@@ -187,17 +187,19 @@ def test_a_dependent_key_picture_is_intra_or_inter_view_whichever_costs_less(wei
 
 
 def encode_modes(weights: tuple[Path, Path], clip, folder: Path, option: str, modes: tuple[str, ...],
-                 picture: tuple[int, int], **fixed: str) -> tuple[dict, dict]:
-    """Encode ``clip`` (LD, rung 2; intra period 2 for ``key_picture``, 4 otherwise) once per value of ``option``,
-    check each decodes to the encoder's reconstruction; returns ({mode: {(view, frame): (kind, payload)}},
-    {mode: rd cost of ``picture``})."""
+                 picture: tuple[int, int], structure: str = "ld", distortion_weight: float = 1.0,
+                 **fixed: str) -> tuple[dict, dict]:
+    """Encode ``clip`` (``structure``, rung 2; intra period 2 for ``key_picture``, else 4 in ld, 8 in ra) once per
+    value of ``option``, check each decodes to the encoder's reconstruction; returns ({mode: {(view, frame):
+    (kind, payload)}}, {mode: rd cost of ``picture``, its distortion weighed by ``distortion_weight``})."""
     from mvcodec.codecs.learned_structure import rd_cost
 
     packets, cost = {}, {}
     for mode in modes:
         path = folder / f"{option}-{mode}.mvc"
         c = codec(weights, **{option: mode}, **fixed)
-        extra = encode_file(clip, c, EncodeSettings(2, "ld", gop=2 if option == "key_picture" else 4), path).extra
+        gop = 2 if option == "key_picture" else 4 if structure == "ld" else 8
+        extra = encode_file(clip, c, EncodeSettings(2, structure, gop=gop), path).extra
         frames = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=codec(weights))}
         assert decoded_psnr(frames, clip.frames) == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
         with MvcReader(path) as reader:
@@ -205,8 +207,23 @@ def encode_modes(weights: tuple[Path, Path], clip, folder: Path, option: str, mo
         assert sum(extra["real_bits_per_view"]) == extra["real_bits"]
         x, x_hat = (torch.from_numpy(a).permute(2, 0, 1)[None].double() / 255
                     for a in (clip.frames[picture], frames[picture]))
-        cost[mode] = rd_cost(x, x_hat, 8 * len(packets[mode][picture][1]), 2)
+        cost[mode] = rd_cost(x, x_hat, 8 * len(packets[mode][picture][1]), 2, distortion_weight)
     return packets, cost
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1000.0])
+def test_random_access_decisions_weigh_the_distortion_of_a_picture_others_are_coded_from(weights, tmp_path,
+                                                                                          alpha: float) -> None:
+    """Option reference_weight=A: in random access (GOP 4) the anchor P picture of view 1 at frame 4, which the
+    three B pictures before it are coded from, is kept as the coding of least (1 + 3A) * lambda * MSE + bpp: the
+    cheaper one at A = 0, the more faithful one at A = 1000 (packet for packet the forced mode's)."""
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=2, frames=5, height=32, width=64)
+    packets, cost = encode_modes(weights, clip, tmp_path, "dependent_picture", ("interview", "temporal", "rd"),
+                                 (1, 4), "ra", 1 + 3 * alpha, key_picture="intra", ra_gop="4",
+                                 reference_weight=str(alpha))
+    kept = min(("interview", "temporal"), key=lambda m: cost[m])
+    assert packets["rd"][(1, 4)] == packets[kept][(1, 4)]
 
 
 def test_a_dependent_p_picture_is_coded_with_the_other_views_or_alone_whichever_costs_less(weights, tmp_path) -> None:

@@ -254,15 +254,16 @@ def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBu
 
 
 def cheapest(x: torch.Tensor, q: int, dpb: DecodedPictureBuffer, v: int, t: int,
-             coders: Sequence[Callable[[], CodedPicture]]) -> CodedPicture:
+             coders: Sequence[Callable[[], CodedPicture]], distortion_weight: float = 1.0) -> CodedPicture:
     """The encoder's mode decision for picture (v, t), ``x (1,3,H,W)``: run every coder (each codes the picture
     its way and puts its decoded picture into ``dpb``), keep the one of least :func:`rd_cost` on its real bits,
     and leave its decoded picture in ``dpb``.  A B picture's reference (mlvc) and a dependent view's key picture,
-    intra or inter-view (lmvc), are chosen this way; the decoder reads the choice from the packet kind."""
+    intra or inter-view (lmvc), are chosen this way; the decoder reads the choice from the packet kind.
+    ``distortion_weight``: :func:`~mvcodec.codecs.learned_structure.reference_weight` (lmvc's dependent pictures)."""
     best: tuple[float, CodedPicture, DecodedPicture] | None = None
     for code in coders:
         coded = code()
-        cost = rd_cost(x, coded.x_hat, 8 * len(coded.payload), q)
+        cost = rd_cost(x, coded.x_hat, 8 * len(coded.payload), q, distortion_weight)
         if best is None or cost < best[0]:
             best = (cost, coded, dpb.get(v, t))
     if best is None:

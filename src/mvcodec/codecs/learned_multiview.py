@@ -16,7 +16,8 @@ stream, every other view a dependent view coded with the decoded views of the sa
                                 mlvc's B pictures (kinds 7 / 8; option b_reference); files of lmvc before this
                                 have kind 6: the reference view 0's picture at t took
               P and B also coded as mlvc codes them, from the view's own references alone (kinds 1 / 4 / 5),
-                                and the cheaper kept (option dependent_picture=rd, or =interview / =temporal)
+                                and the cheaper kept (option dependent_picture=rd, or =interview / =temporal),
+                                its distortion weighed by the pictures coded from it (reference_weight)
     decode  the dependency set of the frames asked for (through the index's kinds: a B picture's reference, a
             dependent picture's views 0 and v-1 at its instant), read per (view, frame), nothing else: in low
             delay frame t of view v needs frames G*floor(t/G) .. t of views 0 .. v.
@@ -79,6 +80,7 @@ from mvcodec.codecs.learned_structure import (
     last_uses,
     period_plan,
     periods,
+    reference_weight,
 )
 from mvcodec.codecs.learned_weights import LearnedWeights, read_weights_bytes, to_tensor, to_uint8
 from mvcodec.errors import BitstreamError, CodecError, InputError
@@ -116,6 +118,12 @@ the cheaper): the dependent model, its own view's references with the inter-view
 v-1 at the instant (kinds 3 / 7 / 8), or alone as ``mlvc`` codes the picture from its own references (kinds 1 / 4 /
 5, simulcast's coding of it).  As MV-HEVC's encoder chooses temporal or inter-view prediction per block, a picture
 pays for inter-view coding only where it helps."""
+DEFAULT_REFERENCE_WEIGHT = 0.25
+"""Option ``reference_weight``: the choice between those codings of a dependent P or B picture weighs its
+distortion by ``1 + A * n``, n the pictures of the hierarchy coded from it (:func:`~mvcodec.codecs.
+learned_structure.reference_weight`; 0 in low delay, where every P picture has n = 0).  With A = 0 (a greedy
+decision) lmvc-v4's dependent B pictures won 27-30 of 31 decisions in random access and view 1 ended 0.5 dB below
+simulcast at 6% fewer bits; BENCHMARKS.md, "The reference-weighted decision", measures A."""
 
 
 @dataclass(frozen=True)
@@ -194,11 +202,13 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                     "ra: ra_gop=2..64, b_reference=rd|past|future (as mlvc); key_picture=rd|interview|intra "
                     "(a dependent view's key pictures: the cheaper of both, default rd); "
                     "dependent_picture=rd|interview|temporal (its P and B pictures: with the inter-view model or "
-                    "alone as mlvc, the cheaper, default rd)")
+                    "alone as mlvc, the cheaper, default rd); reference_weight=A (that choice weighs a picture's "
+                    f"distortion by 1 + A * the pictures coded from it, default {DEFAULT_REFERENCE_WEIGHT:g})")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "multiview"
-    extra_options = ("base_weights_file", "ra_gop", "b_reference", "key_picture", "dependent_picture")
+    extra_options = ("base_weights_file", "ra_gop", "b_reference", "key_picture", "dependent_picture",
+                     "reference_weight")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
@@ -209,6 +219,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         self._models: dict[str, DependentViewModel] = {}
         self.key_picture = choice_option(options, "key_picture", KEY_PICTURE_MODES)
         self.dependent_picture = choice_option(options, "dependent_picture", DEPENDENT_PICTURE_MODES)
+        self.reference_weight = reference_weight_option(options)
 
     # ------------------------------------------------------------------------------------------ weights
     def read_weights_file(self, path: str | os.PathLike) -> LmvcWeights:
@@ -326,7 +337,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                   "alone": [partial(code_single_view, intra, inter, dpb, v, p, x, q, self._base.b_reference)]}
         modes = KEY_PICTURE_MODES[self.key_picture] if p.type == "I" else \
             DEPENDENT_PICTURE_MODES[self.dependent_picture]
-        return cheapest(x, q, dpb, v, t, [code for mode in modes for code in coders[mode]])
+        return cheapest(x, q, dpb, v, t, [code for mode in modes for code in coders[mode]],
+                        reference_weight(p, self.reference_weight))
 
     @staticmethod
     def _dependent_inputs(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, kind: int,
@@ -444,6 +456,19 @@ def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: Lmv
             for e in entries:
                 writer.write_packet(0, e.first_frame, e.frame_count, reader.read_packet(e), e.kind)
     return len(entries)
+
+
+def reference_weight_option(options: dict[str, Any]) -> float:
+    """Option ``reference_weight`` (:data:`DEFAULT_REFERENCE_WEIGHT`): a number >= 0, else a one-line
+    :class:`InputError`."""
+    value = options.get("reference_weight", DEFAULT_REFERENCE_WEIGHT)
+    try:
+        weight = float(str(value))
+    except ValueError:
+        weight = -1.0
+    if not 0.0 <= weight < float("inf"):
+        raise InputError(f"reference_weight must be a number >= 0, got {value!r}")
+    return weight
 
 
 def dependent_b_candidate(kind: int, base_kind: int) -> int:

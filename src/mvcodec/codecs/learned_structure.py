@@ -107,11 +107,31 @@ def periods(frames: range, gop: int, total: int) -> Iterator[tuple[int, int]]:
         yield s, min(s + gop, total)
 
 
-def rd_cost(x: torch.Tensor, x_hat: torch.Tensor, bits: float, quality: int) -> float:
-    """``lambda_q * MSE + bits per pixel`` of a reconstruction: ``x``, ``x_hat`` (1, 3, H, W) in [0, 1]."""
+def rd_cost(x: torch.Tensor, x_hat: torch.Tensor, bits: float, quality: int, distortion_weight: float = 1.0,
+            ) -> float:
+    """``w * lambda_q * MSE + bits per pixel`` of a reconstruction: ``x``, ``x_hat`` (1, 3, H, W) in [0, 1];
+    ``w`` = ``distortion_weight`` (:func:`reference_weight`)."""
     lam = TRAINING_LAMBDAS[min(quality, len(TRAINING_LAMBDAS) - 1)]
     mse = float(((x_hat.double() - x.double()) ** 2).mean())
-    return lam * mse + bits / (x.shape[-1] * x.shape[-2])
+    return distortion_weight * lam * mse + bits / (x.shape[-1] * x.shape[-2])
+
+
+def pictures_between_references(p: PlannedPicture) -> int:
+    """How many pictures of the plan lie between ``p`` and its nearest reference(s), the pictures that the
+    hierarchy will code from ``p`` (directly or through others): a B picture with candidates (a, b): b - a - 2;
+    a P picture: p.frame - refs[0] - 1 (a random-access anchor: the GOP before it; a low-delay P picture: 0);
+    an I picture: 0."""
+    if p.type == "B":
+        return p.refs[1] - p.refs[0] - 2
+    return p.frame - p.refs[0] - 1 if p.type == "P" else 0
+
+
+def reference_weight(p: PlannedPicture, alpha: float) -> float:
+    """The distortion weight of a mode decision for picture ``p``: ``1 + alpha * n``, n =
+    :func:`pictures_between_references`.  A greedy decision (``alpha`` 0) weighs a picture's distortion as if
+    nothing were predicted from it; in a hierarchy a reference picture's error reaches the n pictures coded from
+    it, as the QP offsets of a hierarchical GOP in HM and x265 (lower QP for lower temporal layers) assume."""
+    return 1.0 + alpha * pictures_between_references(p)
 
 
 # ---------------------------------------------------------------------------------------------- the decoder's side
