@@ -125,7 +125,7 @@ def test_the_multiview_task_trains_from_a_base_and_exports(tmp_path) -> None:
                       [f"out={tmp_path / 'run'}", f"model.base={base}", "batch_size=1", "num_workers=0",
                        "data.crop=[64, 64]", "data.length=2", "device=cpu", "lambdas=[100, 200, 400]",
                        "model.disparities=2", "stages.0.steps=1", "stages.1.steps=1", "stages.2.steps=1",
-                       "stages.2.frames=3", "precision=fp32"])
+                       "stages.1.frames=3", "stages.2.frames=3", "data.frames=3", "precision=fp32"])
     assert train(cfg, command="test").completed
     info = json.loads((tmp_path / "run" / "final.json").read_text())
     assert info["task"] == "multiview" and info["config"]["model"]["base"] == str(base)
@@ -223,3 +223,4 @@ def test_configs_multiview_yaml_writes_out_the_tasks_default_schedule() -> None:
         return s.name, tuple(s.trainable), s.frames, s.steps, s.lr, dict(s.options)
     assert [described(s) for s in written] == [described(s) for s in default]
     assert [s.options.get("key_picture", "interview") for s in default] == ["interview", "intra", "intra"]
+    assert [s.options.get("structure", "ld") for s in default] == ["ld", "mixed", "mixed"]

@@ -31,9 +31,11 @@ with view 0 coded by the frozen single-view codec it extends.
 Default schedule (HDC design, digest hdc.md "Training"; LMVC digest "Loss and training schedule"): the inter-view
 entropy priors first (motion and frame priors, HDC-EM; with inter-view key pictures, which the encoder may
 still choose), then the inter-view motion/context and HDC-FER modules with those, then everything, both over
-chains of 3 P pictures from the dependent view's own I picture (key_picture intra: what lmvc-v4 was trained on,
-and what made its inter-view coding pay on real stereo, BENCHMARKS.md "lmvc-v4"; lmvc-v3's modules, trained on
-one P picture after an inter-view key, coded real chains worse than the view alone).
+one 9-frame intra period from the dependent view's own I picture, low delay or random access drawn per step
+(:data:`CHAINS`: what lmvc-v5 was trained on).  lmvc-v3's modules, trained on one P picture after an inter-view
+key, coded real chains worse than the view alone; lmvc-v4's, on 3 P pictures from an intra key, gained in low
+delay but not in random access (its B pictures predict from 1-8 frames away); lmvc-v5, 240 more steps on the
+9-frame periods of both structures, gained in both (BENCHMARKS.md, "lmvc-v5").
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ from mvcodec.train.task import Stage, check_option_names, register_task
 
 KEY_PICTURES = ("interview", "intra")
 STRUCTURES = ("ld", "ra")
+CHAINS = {"key_picture": "intra", "structure": "mixed"}
+"""The default schedule's chains after the priors stage: one 9-frame intra period from the dependent view's own I
+picture, low delay or random access (GOP 8) drawn per step, as lmvc's encoder codes real stereo (BENCHMARKS.md,
+"lmvc-v5": trained so on top of lmvc-v4, the dependent view gained in both structures)."""
 PRIORS = ("iv_mv_down.", "iv_mv_prior.", "iv_pyramid.", "iv_prior_down.", "iv_prior.", "hdc_em.")
 MODULES = PRIORS + ("iv_mv_enc.", "iv_mv_dec.", "iv_predict.", "hdc_fer.")
 
@@ -99,8 +105,8 @@ class MultiviewTask:
     def default_stages(self) -> list[Stage]:
         return [
             Stage(name="priors", steps=20_000, lr=1e-4, trainable=PRIORS, frames=2),
-            Stage(name="modules", steps=40_000, lr=1e-4, trainable=MODULES, frames=4, options={"key_picture": "intra"}),
-            Stage(name="all", steps=40_000, lr=5e-5, frames=4, options={"key_picture": "intra"}),
+            Stage(name="modules", steps=40_000, lr=1e-4, trainable=MODULES, frames=9, options=dict(CHAINS)),
+            Stage(name="all", steps=40_000, lr=5e-5, frames=9, options=dict(CHAINS)),
         ]
 
     def check_stage(self, stage: Stage) -> None:
