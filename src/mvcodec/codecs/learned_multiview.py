@@ -122,9 +122,10 @@ DEFAULT_REFERENCE_WEIGHT = 1.0
 """Option ``reference_weight``: the choice between those codings of a dependent P or B picture weighs its
 distortion by ``1 + A * n``, n the pictures of the hierarchy coded from it (:func:`~mvcodec.codecs.
 learned_structure.reference_weight`; 0 in low delay, where every P picture has n = 0, so low delay is unchanged).
-Random access, euroc 320x192, rung 2 (BENCHMARKS.md, "Random access"): with lmvc-v4 and A = 0 (a greedy
-decision) dependent B pictures won 30 of 31 decisions and view 1 ended 0.49 dB below simulcast at 6% fewer bits;
-A = 1 gives 31.93 dB (simulcast 32.00) at 7% fewer bits, A = 3 31.98 dB at 4% fewer."""
+Random access, euroc 320x192, rung 2 (BENCHMARKS.md, "Random access: lmvc-v5 and the reference-weighted
+decision"): with lmvc-v4 and A = 0 (a greedy decision) dependent pictures won 30 of 31 decisions and view 1 ended
+0.49 dB below simulcast at 6% fewer bits; A = 1 gives 31.93 dB (simulcast 32.00) at 7% fewer bits, A = 3 31.98 dB
+at 4% fewer."""
 
 
 @dataclass(frozen=True)

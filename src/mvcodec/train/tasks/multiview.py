@@ -11,7 +11,7 @@ with view 0 coded by the frozen single-view codec it extends.
     0 .. V-1 at each instant, the references taken from a decoded picture buffer as the encoder takes them:
         stage option structure = "ld" (default): I, then P pictures 1..T-1 (chains of up to `references`);
                                  = "ra": hierarchical B over one GOP of T-1 frames (T = 3, 5, 9, 17, ..): I at 0,
-                                 the P anchor T-1 (its reference 0 frames T-1 apart), then the B pictures by
+                                 the P anchor T-1 (from frame 0, T-1 frames away), then the B pictures by
                                  bisection, each from one of its two references (past or future, drawn per
                                  picture, the same for every view) as a chain start: what lmvc codes in random
                                  access, references 1 .. T-1 frames apart (the "ld" chains are 1 frame apart);
