@@ -63,6 +63,29 @@ def test_the_pictures_coded_from_each_picture_of_a_hierarchy_weigh_its_distortio
     assert rd_cost(x, x_hat, 16.0, 0, 2.0) == pytest.approx(2 * 117.0 * 0.01 + 1.0)
 
 
+@pytest.mark.parametrize("weight, kept", [(1.0, "smaller"), (100.0, "faithful")])
+def test_the_mode_decision_keeps_the_coding_of_least_weighted_cost(weight: float, kept: str) -> None:
+    """cheapest: at weight 1 the smaller packet wins over a 5x smaller error (117 * 0.0025 + 1.25 against
+    117 * 0.0001 + 5 bpp); a reference picture's weight of 100 turns the choice; the kept picture is the one left
+    in the buffer."""
+    from mvcodec.codecs.learned_inter import CodedPicture, cheapest
+    from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
+
+    x, dpb = torch.zeros(1, 3, 8, 8), DecodedPictureBuffer()
+
+    def coder(error: float, size: int, kind: int):
+        def code() -> CodedPicture:
+            x_hat = torch.full_like(x, error)
+            dpb.put(0, 0, DecodedPicture(x_hat))
+            return CodedPicture(bytes(size), x_hat, kind, 8.0 * size)
+        return code
+
+    coded = cheapest(x, 0, dpb, 0, 0, [coder(0.05, 10, 1), coder(0.01, 40, 3)], weight)
+    error = {"smaller": 0.05, "faithful": 0.01}[kept]
+    assert coded.kind == {"smaller": 1, "faithful": 3}[kept]
+    assert float(dpb.get(0, 0).frame.mean()) == pytest.approx(error)
+
+
 def test_periods_and_ra_gop_checks() -> None:
     assert list(periods(range(5, 40), 32, 40)) == [(0, 32), (32, 40)]
     assert check_ra_gop("16") == 16
