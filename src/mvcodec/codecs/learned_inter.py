@@ -228,9 +228,14 @@ def temporal_refs(p: PlannedPicture, kind: int) -> tuple[int, ...]:
     return p.refs
 
 
-def b_reference_picture(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, candidate: int) -> DecodedPicture:
-    """A B picture's one reference: candidate 0 (past) or 1 (future), as a chain's start (no motion history)."""
-    return dpb.get(v, p.refs[candidate]).without_motion()
+def temporal_references(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, candidate: int = 0,
+                        ) -> list[DecodedPicture]:
+    """The references of P or B picture ``p`` of view ``v`` in its own view: a P picture's motion-linked chain, or
+    a B picture's one reference, candidate 0 (past) or 1 (future), as a chain's start (no motion history).  The
+    encoder, the decoder, lmvc's dependent pictures and the multiview training task all take them here."""
+    if p.type == "P":
+        return dpb.chain(v, p.refs)
+    return [dpb.get(v, p.refs[candidate]).without_motion()]
 
 
 def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,
@@ -243,11 +248,11 @@ def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBu
         dpb.put(v, t, InterModel.reference(coded.x_hat))
         return CodedPicture(coded.payload, coded.x_hat, INTRA_PACKET, coded.estimated_bits)
     if p.type == "P":
-        payload, x_hat = inter.compress(x, dpb, v, t, q, refs=dpb.chain(v, p.refs))
+        payload, x_hat = inter.compress(x, dpb, v, t, q, refs=temporal_references(dpb, v, p))
         return CodedPicture(payload, x_hat, INTER_PACKET, inter.last_estimated_bits, inter.last_symbol_counts)
 
     def code_b(candidate: int) -> CodedPicture:
-        payload, x_hat = inter.compress(x, dpb, v, t, q, refs=[b_reference_picture(dpb, v, p, candidate)])
+        payload, x_hat = inter.compress(x, dpb, v, t, q, refs=temporal_references(dpb, v, p, candidate))
         return CodedPicture(payload, x_hat, b_kind(candidate), inter.last_estimated_bits, inter.last_symbol_counts)
 
     return cheapest(x, q, dpb, v, t, [partial(code_b, c) for c in b_candidates(b_reference)])
@@ -284,8 +289,7 @@ def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPicture
         x_hat = intra.decompress(payload, h.height, h.width, quality)
         dpb.put(v, t, InterModel.reference(x_hat))
         return x_hat
-    refs = dpb.chain(v, p.refs) if p.type == "P" else \
-        [b_reference_picture(dpb, v, p, 0 if kind == B_PAST_PACKET else 1)]
+    refs = temporal_references(dpb, v, p, 1 if kind == B_FUTURE_PACKET else 0)
     return inter.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs)
 
 

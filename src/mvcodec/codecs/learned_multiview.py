@@ -61,7 +61,6 @@ from mvcodec.codecs.learned_inter import (
     PacketIndex,
     add_symbol_counts,
     b_candidates,
-    b_reference_picture,
     cheapest,
     choice_option,
     code_single_view,
@@ -70,6 +69,7 @@ from mvcodec.codecs.learned_inter import (
     header_ra_gop,
     nonzero_shares,
     state_sha256,
+    temporal_references,
     temporal_refs,
 )
 from mvcodec.codecs.learned_structure import (
@@ -356,9 +356,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         side = InterViewRefs(base, dpb.get(v - 1, t))
         if kind == INTERVIEW_KEY_PACKET:
             return side, [base.without_motion()]
-        if kind == DEPENDENT_PACKET:
-            return side, dpb.chain(v, p.refs)
-        return side, [b_reference_picture(dpb, v, p, dependent_b_candidate(kind, base_kind))]
+        candidate = dependent_b_candidate(kind, base_kind) if p.type == "B" else 0
+        return side, temporal_references(dpb, v, p, candidate)
 
     # ------------------------------------------------------------------------------------------ decode
     def decode(self, reader: MvcReader, views: Sequence[int], frames: range, skip_damaged: bool = False,

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from mvcodec.codecs.learned_inter import temporal_references
 from mvcodec.codecs.learned_structure import PlannedPicture, check_ra_gop, period_plan
 from mvcodec.errors import CodecError, InputError
 from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
@@ -137,7 +138,7 @@ class MultiviewTask:
                 if p.type == "I" and (v == 0 or intra_key):
                     dpb.put(v, t, DecodedPicture(intra.reconstruct(x, quality)))
                     continue
-                refs = [dpb.get(0, t).without_motion()] if p.type == "I" else _references(dpb, v, p, candidate)
+                refs = [dpb.get(0, t).without_motion()] if p.type == "I" else temporal_references(dpb, v, p, candidate)
                 if v == 0:
                     with torch.no_grad():  # the frozen base, rounded latents as in coding
                         out = base(x, refs, quality.clamp(max=base.cfg.qualities - 1))
@@ -179,7 +180,7 @@ def _inner(model: nn.Module) -> nn.Module:
 def training_plan(stage: Stage, references: int) -> list[PlannedPicture]:
     """The pictures a training item codes, in coding order: the codec's plan (:func:`period_plan`) of one intra
     period of ``stage.frames`` frames, in the stage option ``structure`` (module docstring)."""
-    structure = stage.options.get("structure", "ld")
+    structure = check_structure(stage)
     if structure == "mixed":
         structure = STRUCTURES[int(torch.randint(2, ()))]
     return period_plan(0, stage.frames, structure, references, ra_gop=max(2, stage.frames - 1))
@@ -194,11 +195,3 @@ def check_structure(stage: Stage) -> str:
     if value != "ld":
         check_ra_gop(stage.frames - 1, f"multiview task: stage {stage.name} (structure {value}): frames - 1")
     return value
-
-
-def _references(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, candidate: int) -> list[DecodedPicture]:
-    """A P picture's reference chain, or a B picture's one reference (``candidate`` 0 past, 1 future), as the
-    codec builds them."""
-    from mvcodec.codecs.learned_inter import b_reference_picture
-
-    return dpb.chain(v, p.refs) if p.type == "P" else [b_reference_picture(dpb, v, p, candidate)]
