@@ -536,3 +536,57 @@ def test_a_fresh_models_frame_latent_starts_near_the_rounding_step(monkeypatch, 
     with torch.no_grad():
         model(frames[:, 1], [DecodedPicture(frames[:, 0])], torch.full((2,), 5))
     assert low < float(seen["y"].std()) < high
+
+
+def test_the_inter_task_codes_low_delay_as_the_cascade_did() -> None:
+    """Stage option structure "ld" (the default) codes the intra period through the decoded picture buffer as
+    ``forward_sequence``'s cascade does: the same loss on the same batch."""
+    from mvcodec.train.task import Stage, get_task
+    task = get_task("inter")
+    torch.manual_seed(0)
+    model = task.build_model(TINY.to_json())
+    stage = Stage(name="s", steps=1, lr=1e-4, frames=4, options={"loss": "rd", "structure": "ld"})
+    task.check_stage(stage)
+    batch = hand_batch(frames=4)
+    lmbda = torch.tensor([400.0])
+    torch.manual_seed(1)
+    out = task.loss(model, batch, stage, lmbda)
+    x = batch["frames"].flatten(0, 1)
+    torch.manual_seed(1)
+    i_frame = task.i_picture(x[:, 0], batch["quality"].repeat_interleave(2), stage)
+    outs = model.forward_sequence(x, i_frame, batch["quality"].repeat_interleave(2))
+    cascade = torch.stack([400.0 * (o["x_hat"] - x[:, t + 1]).pow(2).flatten(1).mean(1)
+                           + o["bits"] / (64 * 64) for t, o in enumerate(outs)]).mean()
+    assert int(out["images"]) == 2 * 3
+    torch.testing.assert_close(out["loss"], cascade)
+
+
+@pytest.mark.parametrize("structure", ["ra", "mixed"])
+def test_the_inter_task_trains_on_random_access_gops(monkeypatch, structure: str) -> None:
+    """Stage option structure "ra": one hierarchical GOP as mlvc codes it in random access (I 0, P 4 from 0, then
+    B 2, 1, 3, each from one of its two references), a loss term per picture, gradients across them; "mixed" draws
+    ld or ra per step; frames that are not a GOP + 1 and unknown structures are refused before the run."""
+    from mvcodec.train import structure as structures
+    from mvcodec.train.task import Stage, get_task
+    from mvcodec.train.tasks import inter
+
+    task = get_task("inter")
+    torch.manual_seed(0)
+    model = task.build_model(TINY.to_json())
+    stage = Stage(name="s", steps=1, lr=1e-4, frames=5, options={"loss": "rd", "structure": structure})
+    task.check_stage(stage)
+    plans, refs = [], []
+    monkeypatch.setattr(inter, "training_plan", lambda *a: plans.append(structures.training_plan(*a)) or plans[-1])
+    monkeypatch.setattr(inter, "draw_candidate", lambda p: refs.append(structures.draw_candidate(p)) or refs[-1])
+    out = task.loss(model, hand_batch(frames=5), stage, torch.tensor([400.0]))
+    assert int(out["images"]) == 2 * 4 and torch.isfinite(out["loss"])
+    out["loss"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    if structure == "ra":
+        assert [(p.frame, p.type, p.refs) for p in plans[0]] == [
+            (0, "I", ()), (4, "P", (0,)), (2, "B", (0, 4)), (1, "B", (0, 2)), (3, "B", (2, 4))]
+        assert len(refs) == 4 and refs[0] == 0 and set(refs[1:]) <= {0, 1}
+    with pytest.raises(InputError, match="inter task: stage s .*frames - 1 must be one of"):
+        task.check_stage(Stage(name="s", steps=1, lr=1e-4, frames=4, options={"structure": structure}))
+    with pytest.raises(InputError, match="structure 'hier'"):
+        task.check_stage(Stage(name="s", steps=1, lr=1e-4, frames=5, options={"structure": "hier"}))

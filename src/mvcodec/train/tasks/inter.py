@@ -9,6 +9,11 @@
     I picture: the first frame, coded by a frozen intra model (stage option "intra_weights": a .safetensors of
                mvc-intra, or "zoo:ID" for shipped weights such as zoo:mvc-intra-v1) or, without one, the original
                plus Gaussian noise (option "i_frame_noise", 0.01)
+    stage option "structure": "ld" (default: I, then the cascade of P pictures 1 .. T-1), "ra" (one hierarchical
+               GOP of T-1 frames, T = 3, 5, 9, ..: the P anchor T-1 frames from the I picture, then B pictures each
+               from one of its two references, drawn per picture) or "mixed" (one of them per step): the pictures
+               of one intra period coded in the codec's order from the references the encoder gives them
+               (:mod:`mvcodec.train.structure`; mlvc's random access predicts from 1 .. T-1 frames away)
     stage option "loss":
         "flow"    flow warm-start: mean end-point error against the ground-truth backward flow (when the batch
                   has "flow") + photometric warping MSE, on the encoder's FlowNet alone
@@ -44,11 +49,14 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from mvcodec.codecs.learned_inter import temporal_references
 from mvcodec.errors import CodecError, InputError
 from mvcodec.layers.warp import warp
+from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
 from mvcodec.models.inter import InterConfig, InterModel, TrainCoder, build_inter
 from mvcodec.models.intra import IntraModel
 from mvcodec.train.rd_loss import average_terms, mean_psnr, rd_loss
+from mvcodec.train.structure import check_structure, draw_candidate, training_plan
 from mvcodec.train.task import Stage, check_option_names, register_task
 
 MOTION_CODER_PARAMS = ("motion.", "mv_predictor.", "mv_refiner.", "mv_gain", "mv_inv_gain", "mv_entropy_bottleneck.")
@@ -88,7 +96,7 @@ def sequences(batch: dict[str, torch.Tensor], frames: int, lmbda: torch.Tensor) 
     return clips[:, :, :frames].flatten(0, 1), quality, lmbda, flow
 
 
-OPTIONS = ("loss", "flow_target", "decoder_quantization", "intra_weights", "i_frame_noise")
+OPTIONS = ("loss", "flow_target", "decoder_quantization", "intra_weights", "i_frame_noise", "structure")
 """The stage options this task reads (module docstring)."""
 I_FRAME_NOISE = 0.01
 """Default of option ``i_frame_noise``: the noise of the stand-in I picture when no ``intra_weights`` are given."""
@@ -185,6 +193,7 @@ class InterTask:
         """Every option of ``stage`` before the run starts (the loss reads them again, one step at a time)."""
         check_option_names("inter", stage, OPTIONS)
         loss_kind(stage)
+        check_structure(self.name, stage)
         decoder_quantization(stage)
         flow_target(stage)
         nonnegative_option(stage, "i_frame_noise", I_FRAME_NOISE)
@@ -202,21 +211,38 @@ class InterTask:
             return self._flow_loss(model, x, flow)
         i_frame = self.i_picture(x[:, 0], quality, stage)
         model.decoder_quantization = decoder_quantization(stage)
-        outs = model.forward_sequence(x, i_frame, quality, motion_only=kind == "motion")
+        coded = self.code_period(model, x, i_frame, quality, stage, motion_only=kind == "motion")
+        outs = [o for _, o in coded]
         key = "prediction" if kind == "motion" else "x_hat"
-        terms = [rd_loss(o[key], x[:, t + 1], charged_bits(o, kind), lmbda, stage.distortion)
-                 for t, o in enumerate(outs)]
+        terms = [rd_loss(o[key], x[:, t], charged_bits(o, kind), lmbda, stage.distortion) for t, o in coded]
         out = average_terms(terms)
         if kind == "motion":
             out.update(flow_target_loss(outs, flow_target(stage), out["loss"]))
         out["bpp"] = torch.stack([o["bits"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
         if kind != "motion":  # what the frame coder adds: x_hat's PSNR against the motion-compensated prediction's
             out["psnr_prediction"] = torch.stack([
-                mean_psnr((o["prediction"].detach() - x[:, t + 1]).pow(2).flatten(1).mean(1))
-                for t, o in enumerate(outs)]).mean()
+                mean_psnr((o["prediction"].detach() - x[:, t]).pow(2).flatten(1).mean(1))
+                for t, o in coded]).mean()
         out["bpp_motion"] = torch.stack([o["bits_motion"].detach().mean() for o in outs]).mean() / x[0, 0, 0].numel()
         out["images"] = torch.tensor(float(x.shape[0] * len(outs)))
         return out
+
+    def code_period(self, model: nn.Module, x: torch.Tensor, i_frame: torch.Tensor, quality: torch.Tensor,
+                    stage: Stage, motion_only: bool = False) -> list[tuple[int, dict[str, Any]]]:
+        """The P and B pictures of one intra period of ``x (S, stage.frames, 3, H, W)`` after the I picture
+        ``i_frame (S, 3, H, W)``, coded in the order and from the references the codec gives them (stage option
+        ``structure``, :mod:`mvcodec.train.structure`), gradients kept across them: ``[(frame, forward dict)]``
+        in coding order.  Low delay is the cascade of :meth:`InterModel.forward_sequence`."""
+        dpb = DecodedPictureBuffer(stage.frames)
+        coded = []
+        for p in training_plan(self.name, stage, getattr(model, "module", model).cfg.references):
+            if p.type == "I":
+                dpb.put(0, p.frame, DecodedPicture(i_frame))
+                continue
+            out = model(x[:, p.frame], temporal_references(dpb, 0, p, draw_candidate(p)), quality, motion_only)
+            dpb.put(0, p.frame, InterModel._picture(out))
+            coded.append((p.frame, out))
+        return coded
 
     def _flow_loss(self, model: nn.Module, x: torch.Tensor, flow: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The flow warm-start on consecutive pairs of every sequence (module docstring)."""

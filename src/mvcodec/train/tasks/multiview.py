@@ -9,13 +9,9 @@ with view 0 coded by the frozen single-view codec it extends.
     batch["frames"] (B, V, T, 3, H, W), V >= 2, coded as the codec codes one intra period of T = stage.frames
     frames (:func:`mvcodec.codecs.learned_structure.period_plan`), picture by picture in coding order, views
     0 .. V-1 at each instant, the references taken from a decoded picture buffer as the encoder takes them:
-        stage option structure = "ld" (default): I, then P pictures 1..T-1 (chains of up to `references`);
-                                 = "ra": hierarchical B over one GOP of T-1 frames (T = 3, 5, 9, 17, ..): I at 0,
-                                 the P anchor T-1 (from frame 0, T-1 frames away), then the B pictures by
-                                 bisection, each from one of its two references (past or future, drawn per
-                                 picture, the same for every view) as a chain start: what lmvc codes in random
-                                 access, references 1 .. T-1 frames apart (the "ld" chains are 1 frame apart);
-                                 = "mixed": "ld" or "ra", drawn per step
+        stage option structure = "ld" (default), "ra" (one hierarchical GOP of T-1 frames) or "mixed" (one of
+                                 them per step): :mod:`mvcodec.train.structure`; a B picture's reference
+                                 (past or future) is drawn per picture, the same for every view
         view 0:   the frozen single-view codec (I picture by the base's intra model, P/B pictures by the base's
                   inter model, rounded latents as in coding, no gradient)
         view v>0: the I instant: stage option key_picture = "interview" (default): a P picture whose reference is
@@ -47,17 +43,16 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from mvcodec.codecs.learned_inter import temporal_references
-from mvcodec.codecs.learned_structure import PlannedPicture, check_ra_gop, period_plan
 from mvcodec.errors import CodecError, InputError
 from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
 from mvcodec.models.inter import InterModel
 from mvcodec.models.intra import IntraModel
 from mvcodec.models.multiview import DependentConfig, DependentViewModel, InterViewRefs, from_single_view
 from mvcodec.train.rd_loss import average_terms, rd_loss
+from mvcodec.train.structure import check_structure, draw_candidate, training_plan
 from mvcodec.train.task import Stage, check_option_names, register_task
 
 KEY_PICTURES = ("interview", "intra")
-STRUCTURES = ("ld", "ra")
 CHAINS = {"key_picture": "intra", "structure": "mixed"}
 """The default schedule's chains after the priors stage: one 9-frame intra period from the dependent view's own I
 picture, low delay or random access (GOP 8) drawn per step, as lmvc's encoder codes real stereo (BENCHMARKS.md,
@@ -113,7 +108,7 @@ class MultiviewTask:
     def check_stage(self, stage: Stage) -> None:
         check_option_names("multiview", stage, ("key_picture", "structure"))
         key_picture(stage)
-        check_structure(stage)
+        check_structure(self.name, stage)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor], stage: Stage,
              lmbda: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -130,8 +125,8 @@ class MultiviewTask:
         dep = _inner(model)
         dpb = DecodedPictureBuffer(stage.frames)
         terms = []
-        for p in training_plan(stage, dep.cfg.references):
-            candidate = int(torch.randint(2, ())) if p.type == "B" else 0  # the same for every view
+        for p in training_plan(self.name, stage, dep.cfg.references):
+            candidate = draw_candidate(p)  # the same for every view
             t = p.frame
             for v in range(clips.shape[1]):
                 x = clips[:, v, t]
@@ -175,23 +170,3 @@ def key_picture(stage: Stage) -> str:
 
 def _inner(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)  # unwrap DistributedDataParallel
-
-
-def training_plan(stage: Stage, references: int) -> list[PlannedPicture]:
-    """The pictures a training item codes, in coding order: the codec's plan (:func:`period_plan`) of one intra
-    period of ``stage.frames`` frames, in the stage option ``structure`` (module docstring)."""
-    structure = check_structure(stage)
-    if structure == "mixed":
-        structure = STRUCTURES[int(torch.randint(2, ()))]
-    return period_plan(0, stage.frames, structure, references, ra_gop=max(2, stage.frames - 1))
-
-
-def check_structure(stage: Stage) -> str:
-    """Stage option ``structure`` (module docstring): "ra" and "mixed" need frames = one GOP + 1 (3, 5, 9, ..)."""
-    value = stage.options.get("structure", "ld")
-    if value not in (*STRUCTURES, "mixed"):
-        raise InputError(f"multiview task: stage {stage.name} has structure {value!r} (choose from "
-                         f"{', '.join(STRUCTURES)}, mixed)")
-    if value != "ld":
-        check_ra_gop(stage.frames - 1, f"multiview task: stage {stage.name} (structure {value}): frames - 1")
-    return value
