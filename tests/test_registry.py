@@ -34,7 +34,7 @@ def test_ids_are_frozen_strings():
         assert codec.id == cid and codec.description and codec.default_qualities
 
 
-# lowest rung of each ladder on the synthetic clip; mvc-intra-v1 (0.4 h), mlvc-v3 (0.8 h) and lmvc-v5 (1.3 h on top
+# lowest rung of each ladder on the synthetic clip; mvc-intra-v1 (0.4 h), mlvc-v3 (0.8 h) and lmvc-v6 (2.5 h on top
 # of mlvc-v3) are CPU trainings (BENCHMARKS.md); lmvc-v1 measured 22.0 dB here (its dependent view below view 0)
 MIN_PSNR = {"mvc-intra": 24.0, "mlvc": 22.0, "lmvc": 20.0}
 
