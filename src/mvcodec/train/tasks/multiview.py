@@ -28,10 +28,12 @@ Default schedule (HDC design, digest hdc.md "Training"; LMVC digest "Loss and tr
 entropy priors first (motion and frame priors, HDC-EM; with inter-view key pictures, which the encoder may
 still choose), then the inter-view motion/context and HDC-FER modules with those, then everything, both over
 one 9-frame intra period from the dependent view's own I picture, low delay or random access drawn per step
-(:data:`CHAINS`: what lmvc-v5 was trained on).  lmvc-v3's modules, trained on one P picture after an inter-view
-key, coded real chains worse than the view alone; lmvc-v4's, on 3 P pictures from an intra key, gained in low
-delay but not in random access (its B pictures predict from 1-8 frames away); lmvc-v5, 240 more steps on the
-9-frame periods of both structures, gained in both (BENCHMARKS.md, "lmvc-v5").
+(:data:`CHAINS`: what lmvc-v5 and lmvc-v6 were trained on).  lmvc-v3's modules, trained on one P picture after
+an inter-view key, coded real chains worse than the view alone; lmvc-v4's, on 3 P pictures from an intra key,
+gained in low delay but not in random access (its B pictures predict from 1-8 frames away); lmvc-v5, 240 more
+steps on the 9-frame periods of both structures, gained in both; lmvc-v6, 400 steps of the "all" stage on top
+(the dependent model's own copy of the single-view networks trains too), 12-15% fewer bits again, where 400 more
+steps of the modules alone gave nothing (BENCHMARKS.md, "lmvc-v6").
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ KEY_PICTURES = ("interview", "intra")
 CHAINS = {"key_picture": "intra", "structure": "mixed"}
 """The default schedule's chains after the priors stage: one 9-frame intra period from the dependent view's own I
 picture, low delay or random access (GOP 8) drawn per step, as lmvc's encoder codes real stereo (BENCHMARKS.md,
-"lmvc-v5": trained so on top of lmvc-v4, the dependent view gained in both structures)."""
+"lmvc-v5", "lmvc-v6": trained so on top of lmvc-v4, the dependent view gained in both structures)."""
 PRIORS = ("iv_mv_down.", "iv_mv_prior.", "iv_pyramid.", "iv_prior_down.", "iv_prior.", "hdc_em.")
 MODULES = PRIORS + ("iv_mv_enc.", "iv_mv_dec.", "iv_predict.", "hdc_fer.")
 
