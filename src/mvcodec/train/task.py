@@ -85,6 +85,11 @@ def check_option_names(task: str, stage: Stage, known: Iterable[str]) -> None:
                          f"read (its options: {', '.join(known) or 'none'})")
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The task's own model inside a :class:`~torch.nn.parallel.DistributedDataParallel` wrapper (or ``model``)."""
+    return getattr(model, "module", model)
+
+
 _TASKS: dict[str, Callable[[], TrainTask]] = {}
 
 

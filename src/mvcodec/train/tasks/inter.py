@@ -57,7 +57,7 @@ from mvcodec.models.inter import InterConfig, InterModel, TrainCoder, build_inte
 from mvcodec.models.intra import IntraModel
 from mvcodec.train.rd_loss import average_terms, mean_psnr, rd_loss
 from mvcodec.train.structure import check_structure, draw_candidate, training_plan
-from mvcodec.train.task import Stage, check_option_names, register_task
+from mvcodec.train.task import Stage, check_option_names, register_task, unwrap
 
 MOTION_CODER_PARAMS = ("motion.", "mv_predictor.", "mv_refiner.", "mv_gain", "mv_inv_gain", "mv_entropy_bottleneck.")
 """What the "motion" stage trains: the motion coder, with the flow net frozen.  Trained with it, the flow net
@@ -235,7 +235,7 @@ class InterTask:
         in coding order.  Low delay is the cascade of :meth:`InterModel.forward_sequence`."""
         dpb = DecodedPictureBuffer(stage.frames)
         coded = []
-        for p in training_plan(self.name, stage, getattr(model, "module", model).cfg.references):
+        for p in training_plan(self.name, stage, unwrap(model).cfg.references):
             if p.type == "I":
                 dpb.put(0, p.frame, DecodedPicture(i_frame))
                 continue
@@ -246,7 +246,7 @@ class InterTask:
 
     def _flow_loss(self, model: nn.Module, x: torch.Tensor, flow: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The flow warm-start on consecutive pairs of every sequence (module docstring)."""
-        inner = getattr(model, "module", model)
+        inner = unwrap(model)
         cur, ref = x[:, 1:].flatten(0, 1), x[:, :-1].flatten(0, 1)
         est = inner.flow(cur, ref)
         warp_mse = (warp(ref, est) - cur).pow(2).mean()
@@ -282,7 +282,7 @@ class InterTask:
         return self._intra[key]
 
     def finalize(self, model: nn.Module) -> None:
-        inner = getattr(model, "module", model)  # unwrap DistributedDataParallel
+        inner = unwrap(model)
         if not isinstance(inner, InterModel):
             raise TypeError(f"inter task: finalize expects an InterModel, got {type(inner).__name__}")
         inner.update()

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from mvcodec.errors import InputError
 from mvcodec.models.intra import IntraConfig, IntraModel, build_intra
 from mvcodec.train.rd_loss import rd_loss
-from mvcodec.train.task import Stage, check_option_names, register_task
+from mvcodec.train.task import Stage, check_option_names, register_task, unwrap
 
 
 def pictures(batch: dict[str, torch.Tensor], lmbda: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -65,7 +65,7 @@ class IntraTask:
         return rd_loss(out["x_hat"], x, out["bits"], lmbda, stage.distortion)
 
     def finalize(self, model: nn.Module) -> None:
-        inner = getattr(model, "module", model)  # unwrap DistributedDataParallel
+        inner = unwrap(model)
         if not isinstance(inner, IntraModel):
             raise TypeError(f"intra task: finalize expects an IntraModel, got {type(inner).__name__}")
         inner.update()

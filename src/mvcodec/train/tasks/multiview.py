@@ -52,7 +52,7 @@ from mvcodec.models.intra import IntraModel
 from mvcodec.models.multiview import DependentConfig, DependentViewModel, InterViewRefs, from_single_view
 from mvcodec.train.rd_loss import average_terms, rd_loss
 from mvcodec.train.structure import check_structure, draw_candidate, training_plan
-from mvcodec.train.task import Stage, check_option_names, register_task
+from mvcodec.train.task import Stage, check_option_names, register_task, unwrap
 
 KEY_PICTURES = ("interview", "intra")
 CHAINS = {"key_picture": "intra", "structure": "mixed"}
@@ -124,7 +124,7 @@ class MultiviewTask:
         quality = batch["quality"].to(clips.device)
         lmbda = torch.as_tensor(lmbda, device=clips.device).expand(clips.shape[0])
         intra_key = key_picture(stage) == "intra"
-        dep = _inner(model)
+        dep = unwrap(model)
         dpb = DecodedPictureBuffer(stage.frames)
         terms = []
         for p in training_plan(self.name, stage, dep.cfg.references):
@@ -152,7 +152,7 @@ class MultiviewTask:
         return out
 
     def finalize(self, model: nn.Module) -> None:
-        inner = _inner(model)
+        inner = unwrap(model)
         if not isinstance(inner, DependentViewModel):
             raise TypeError(f"multiview task: finalize expects a DependentViewModel, got {type(inner).__name__}")
         inner.update()
@@ -168,7 +168,3 @@ def key_picture(stage: Stage) -> str:
         raise InputError(f"multiview task: stage {stage.name} starts each chain from an I picture (key_picture "
                          f"intra), so it needs frames >= 2 for a P picture to train on")
     return value
-
-
-def _inner(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model)  # unwrap DistributedDataParallel
