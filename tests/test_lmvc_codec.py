@@ -17,6 +17,7 @@ from test_multiview_model import perturb
 
 from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import MvcReader
+from mvcodec.codecs import learned_inter, learned_multiview
 from mvcodec.codecs.base import DecodedFrame, EncodeSettings, Skipped
 from mvcodec.codecs.learned_inter import B_FUTURE_PACKET, B_PAST_PACKET, MlvcCodec
 from mvcodec.codecs.learned_multiview import (
@@ -437,3 +438,31 @@ def test_shipped_lmvc_v6_codes_random_access_b_pictures_with_the_other_view(tmp_
     assert kinds.get("dependent_b_past", 0) + kinds.get("dependent_b_future", 0) == 3
     assert extra["rd"]["nonzero_symbol_share"]["dependent_y_mv"] > 0.01
     assert bits["rd"] < 0.9 * bits["temporal"] and psnr["rd"] > psnr["temporal"] - 0.1
+
+
+def test_a_model_trained_without_inter_view_contexts_and_hdc_fer_round_trips_from_its_file(tmp_path) -> None:
+    """The ablation switches are part of the weights file (``model_config``): a dependent model built without the
+    inter-view contexts and HDC-FER (lmvc-v7b's variant) is rebuilt so from the file, codes both structures and
+    decodes to the encoder's reconstruction."""
+    base = tmp_path / "mlvc.safetensors"
+    base_sha = write_weights(base)
+    torch.manual_seed(0)
+    cfg = DependentConfig(**TINY_INTER.to_json(), disparities=2, slices=4, iv_context=False, hdc_fer=False)
+    single = build_inter(TINY_INTER)
+    single.load_state_dict(learned_inter.read_weights_file(base).part("inter."))
+    dep = from_single_view(cfg, single)
+    assert not hasattr(dep, "iv_predict") and not hasattr(dep, "hdc_fer")
+    perturb(dep)
+    dep.update()
+    path = tmp_path / "lmvc.safetensors"
+    save_lmvc_weights(dep, base_sha, path)
+    assert learned_multiview.read_weights_file(path).config == cfg
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=2, frames=3, height=32, width=64)
+    for structure in ("ld", "ra"):
+        c = codec((path, base), dependent_picture="interview", **({"ra_gop": "2"} if structure == "ra" else {}))
+        out = tmp_path / f"{structure}.mvc"
+        result = encode_file(clip, c, EncodeSettings(2, structure, gop=4), out)
+        frames = {(f.view, f.frame): f.rgb for f in decode_file(out, codec=codec((path, base)))}
+        assert len(frames) == 6
+        assert decoded_psnr(frames, clip.frames) == pytest.approx(result.extra["psnr_rgb_encoder"], abs=1e-9)
