@@ -452,7 +452,7 @@ def test_a_model_trained_without_inter_view_contexts_and_hdc_fer_round_trips_fro
     single = build_inter(TINY_INTER)
     single.load_state_dict(learned_inter.read_weights_file(base).part("inter."))
     dep = from_single_view(cfg, single)
-    assert not hasattr(dep, "iv_predict") and not hasattr(dep, "hdc_fer")
+    assert dep.iv_predict is None and dep.hdc_fer is None and dep.iv_pyramid is None
     perturb(dep)
     dep.update()
     path = tmp_path / "lmvc.safetensors"

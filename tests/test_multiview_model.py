@@ -91,8 +91,14 @@ def test_coding_is_exact_with_an_inter_view_key_picture_then_temporal_references
 
 @pytest.mark.parametrize("switch", ["iv_motion", "iv_context", "hdc_fer", "hdc_em", "hdc_attention", "hdc_shift"])
 def test_each_ablation_builds_and_trains(switch: str) -> None:
+    """Each switch off: the model builds, its remaining inter-view branches get gradients, and the multiview task's
+    default schedule (whose trainable prefixes name every branch) is not refused for it (lmvc-v7 has two off)."""
+    from mvcodec.train.engine import check_trainable
+    from mvcodec.train.task import get_task
+
     cfg = dataclasses.replace(DEP, **{switch: False})
     dep = build_dependent(cfg).train()
+    check_trainable(dep, tuple(get_task("multiview").default_stages()))
     clip = moving_clip(2)
     out = dep(clip[:, 1], [DecodedPicture(clip[:, 0])], torch.tensor([0]), side=base_pictures(clip, 1))
     (out["bits"].sum() + 100 * (out["x_hat"] - clip[:, 1]).pow(2).mean()).backward()

@@ -127,6 +127,12 @@ def _down(cin: int, cout: int, steps: int, ch: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+SWITCHED_MODULES = ("iv_mv_enc", "iv_mv_dec", "iv_mv_down", "iv_mv_prior", "iv_pyramid", "iv_predict", "iv_prior_down",
+                    "iv_prior", "hdc_fer", "hdc_em")
+"""The inter-view branches that :class:`DependentConfig`'s switches leave out: attributes set to None when off, so
+that a schedule written for the full model also trains its ablations (its ``trainable`` prefixes name them)."""
+
+
 def _fuse(cin: int, cout: int) -> nn.Sequential:
     """A zero-initialised 1x1 fusion ``(B, cin, h, w) -> (B, cout, h, w)`` (a correction added to a prior)."""
     return zero_last(nn.Sequential(conv(cin, cout, 1), nn.LeakyReLU(0.1), conv(cout, cout, 1)))
@@ -140,6 +146,8 @@ class DependentViewModel(InterModel):
         n1, n2, n3 = widths(cfg.N)
         c, mv_m, m = cfg.mv_channels, cfg.mv_M, cfg.M
         disparities = tuple(range(-cfg.disparities, cfg.disparities + 1))
+        for name in SWITCHED_MODULES:  # None where the config switches a branch off (engine.check_trainable)
+            setattr(self, name, None)
         if cfg.iv_motion:
             self.iv_mv_enc = zero_last(_down(5, mv_m, 4, c))
             self.iv_mv_dec = down_up(5, 2, c)
