@@ -33,7 +33,10 @@ an inter-view key, coded real chains worse than the view alone; lmvc-v4's, on 3 
 gained in low delay but not in random access (its B pictures predict from 1-8 frames away); lmvc-v5, 240 more
 steps on the 9-frame periods of both structures, gained in both; lmvc-v6, 400 steps of the "all" stage on top
 (the dependent model's own copy of the single-view networks trains too), 12-15% fewer bits again, where 400 more
-steps of the modules alone gave nothing (BENCHMARKS.md, "lmvc-v6").
+steps of the modules alone gave nothing (BENCHMARKS.md, "lmvc-v6"); lmvc-v7, 320 more steps of the "all" stage
+with ``model.iv_context`` and ``model.hdc_fer`` false, gained again on real stereo where the same steps with
+them gained less (BENCHMARKS.md, "lmvc-v7").  The schedule's trainable prefixes that name a branch the model's
+config switched off are skipped (:data:`mvcodec.models.multiview.SWITCHED_MODULES`).
 """
 
 from __future__ import annotations
