@@ -443,7 +443,7 @@ def test_shipped_lmvc_v7_codes_random_access_b_pictures_with_the_other_view(tmp_
 
 def test_a_model_trained_without_inter_view_contexts_and_hdc_fer_round_trips_from_its_file(tmp_path) -> None:
     """The ablation switches are part of the weights file (``model_config``): a dependent model built without the
-    inter-view contexts and HDC-FER (lmvc-v7b's variant) is rebuilt so from the file, codes both structures and
+    inter-view contexts and HDC-FER (as lmvc-v7 is) is rebuilt so from the file, codes both structures and
     decodes to the encoder's reconstruction."""
     base = tmp_path / "mlvc.safetensors"
     base_sha = write_weights(base)
