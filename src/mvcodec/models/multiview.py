@@ -127,12 +127,6 @@ def _down(cin: int, cout: int, steps: int, ch: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-SWITCHED_MODULES = ("iv_mv_enc", "iv_mv_dec", "iv_mv_down", "iv_mv_prior", "iv_pyramid", "iv_predict", "iv_prior_down",
-                    "iv_prior", "hdc_fer", "hdc_em")
-"""The inter-view branches that :class:`DependentConfig`'s switches leave out: attributes set to None when off, so
-that a schedule written for the full model also trains its ablations (its ``trainable`` prefixes name them)."""
-
-
 def _fuse(cin: int, cout: int) -> nn.Sequential:
     """A zero-initialised 1x1 fusion ``(B, cin, h, w) -> (B, cout, h, w)`` (a correction added to a prior)."""
     return zero_last(nn.Sequential(conv(cin, cout, 1), nn.LeakyReLU(0.1), conv(cout, cout, 1)))
@@ -146,27 +140,31 @@ class DependentViewModel(InterModel):
         n1, n2, n3 = widths(cfg.N)
         c, mv_m, m = cfg.mv_channels, cfg.mv_M, cfg.M
         disparities = tuple(range(-cfg.disparities, cfg.disparities + 1))
-        for name in SWITCHED_MODULES:  # None where the config switches a branch off (engine.check_trainable)
-            setattr(self, name, None)
+        # a branch the config switches off is a None attribute, as in InterModel: a schedule written for the full
+        # model then also trains its ablations (engine.check_trainable skips the prefixes that name it)
         if cfg.iv_motion:
             self.iv_mv_enc = zero_last(_down(5, mv_m, 4, c))
             self.iv_mv_dec = down_up(5, 2, c)
             self.iv_mv_down = _down(3, mv_m, 4, c)
             self.iv_mv_prior = _fuse(2 * mv_m + 2 * mv_m, 2 * mv_m)
-        if cfg.iv_context or cfg.hdc_fer:
-            self.iv_pyramid = FeaturePyramid(cfg.N)
+        else:
+            self.iv_mv_enc = self.iv_mv_dec = self.iv_mv_down = self.iv_mv_prior = None
+        self.iv_pyramid = FeaturePyramid(cfg.N) if cfg.iv_context or cfg.hdc_fer else None
         if cfg.iv_context:
             self.iv_predict = nn.ModuleList(down_up(2 * k, k, k) for k in (n1, n2, n3))
             self.iv_prior_down = _down(n3, m, 2, n3)
             self.iv_prior = _fuse(2 * m + m + m, 2 * m)
+        else:
+            self.iv_predict = self.iv_prior_down = self.iv_prior = None
         if cfg.hdc_fer:
             self.hdc_fer = nn.ModuleList(HdcFer(k, disparities, 2, cfg.hdc_attention, cfg.hdc_shift) for k in (n2, n3))
             for fer in self.hdc_fer:  # start as the identity (cur + 0)
                 nn.init.zeros_(fer.align.fuse.weight)
                 nn.init.zeros_(fer.align.fuse.bias)
-        if cfg.hdc_em:
-            self.hdc_em = HdcSliceEntropy(m, 2 * m, cfg.slices, disparities, True, cfg.hdc_attention, cfg.hdc_shift,
-                                          residual=True)
+        else:
+            self.hdc_fer = None
+        self.hdc_em = HdcSliceEntropy(m, 2 * m, cfg.slices, disparities, True, cfg.hdc_attention, cfg.hdc_shift,
+                                      residual=True) if cfg.hdc_em else None
 
     # ------------------------------------------------------------------------------------------ side data
     @staticmethod
