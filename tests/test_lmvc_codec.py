@@ -34,21 +34,25 @@ from mvcodec.models.inter import build_inter
 from mvcodec.models.multiview import DependentConfig, from_single_view
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("w")
+def write_lmvc_weights(folder: Path, **switches: bool) -> tuple[Path, Path]:
+    """Tiny random mlvc weights and an lmvc dependent model on them (inter-view branches moved off zero, ``switches``
+    of :class:`DependentConfig` applied), written to ``folder``; returns (lmvc file, mlvc file)."""
     base = folder / "mlvc.safetensors"
     base_sha = write_weights(base)
     torch.manual_seed(0)
     single = build_inter(TINY_INTER)
-    from mvcodec.codecs.learned_inter import read_weights_file
-    single.load_state_dict(read_weights_file(base).part("inter."))
-    dep = from_single_view(DependentConfig(**TINY_INTER.to_json(), disparities=2, slices=4), single)
+    single.load_state_dict(learned_inter.read_weights_file(base).part("inter."))
+    dep = from_single_view(DependentConfig(**TINY_INTER.to_json(), disparities=2, slices=4, **switches), single)
     perturb(dep)
     dep.update()
     path = folder / "lmvc.safetensors"
     save_lmvc_weights(dep, base_sha, path)
     return path, base
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_lmvc_weights(tmp_path_factory.mktemp("w"))
 
 
 def codec(weights: tuple[Path, Path], **options: str) -> LmvcCodec:
@@ -445,19 +449,12 @@ def test_a_model_trained_without_inter_view_contexts_and_hdc_fer_round_trips_fro
     """The ablation switches are part of the weights file (``model_config``): a dependent model built without the
     inter-view contexts and HDC-FER (as lmvc-v7 is) is rebuilt so from the file, codes both structures and
     decodes to the encoder's reconstruction."""
-    base = tmp_path / "mlvc.safetensors"
-    base_sha = write_weights(base)
-    torch.manual_seed(0)
-    cfg = DependentConfig(**TINY_INTER.to_json(), disparities=2, slices=4, iv_context=False, hdc_fer=False)
-    single = build_inter(TINY_INTER)
-    single.load_state_dict(learned_inter.read_weights_file(base).part("inter."))
-    dep = from_single_view(cfg, single)
+    path, base = write_lmvc_weights(tmp_path, iv_context=False, hdc_fer=False)
+    weights = learned_multiview.read_weights_file(path)
+    assert weights.config == DependentConfig(**TINY_INTER.to_json(), disparities=2, slices=4, iv_context=False,
+                                             hdc_fer=False)
+    dep = weights.model()
     assert dep.iv_predict is None and dep.hdc_fer is None and dep.iv_pyramid is None
-    perturb(dep)
-    dep.update()
-    path = tmp_path / "lmvc.safetensors"
-    save_lmvc_weights(dep, base_sha, path)
-    assert learned_multiview.read_weights_file(path).config == cfg
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=3, height=32, width=64)
     for structure in ("ld", "ra"):
