@@ -35,7 +35,8 @@ steps on the 9-frame periods of both structures, gained in both; lmvc-v6, 400 st
 (the dependent model's own copy of the single-view networks trains too), 12-15% fewer bits again, where 400 more
 steps of the modules alone gave nothing (BENCHMARKS.md, "lmvc-v6"); lmvc-v7, 320 more steps of the "all" stage
 with ``model.iv_context`` and ``model.hdc_fer`` false, gained again on real stereo where the same steps with
-them gained less (BENCHMARKS.md, "lmvc-v7").  The schedule's trainable prefixes that name a branch the model's
+them gained less (BENCHMARKS.md, "lmvc-v7"); lmvc-v8, 400 more on new batches, gained mostly in random access
+(BENCHMARKS.md, "lmvc-v8").  The schedule's trainable prefixes that name a branch the model's
 config switched off (a None attribute of the model) are skipped.
 """
 
