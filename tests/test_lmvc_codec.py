@@ -448,7 +448,7 @@ def test_shipped_lmvc_v8_codes_random_access_b_pictures_with_the_other_view(tmp_
 
 def test_a_model_trained_without_inter_view_contexts_and_hdc_fer_round_trips_from_its_file(tmp_path) -> None:
     """The ablation switches are part of the weights file (``model_config``): a dependent model built without the
-    inter-view contexts and HDC-FER (as lmvc-v7 is) is rebuilt so from the file, codes both structures and
+    inter-view contexts and HDC-FER (as lmvc-v7 and lmvc-v8 are) is rebuilt so from the file, codes both structures and
     decodes to the encoder's reconstruction."""
     path, base = write_lmvc_weights(tmp_path, iv_context=False, hdc_fer=False)
     weights = learned_multiview.read_weights_file(path)
