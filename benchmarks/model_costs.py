@@ -33,6 +33,7 @@ def main() -> int:
     q = torch.tensor([1])
     intra, inter, dep = build_intra().eval(), build_inter().eval(), build_dependent(DependentConfig()).eval()
     lean = build_dependent(DependentConfig(iv_context=False, hdc_fer=False)).eval()  # lmvc-v7's and lmvc-v8's switches
+    unshifted = build_dependent(DependentConfig(iv_context=False, hdc_fer=False, hdc_shift=False)).eval()  # lmvc-v9's
     p_picture = DecodedPicture(x, torch.rand(1, inter.cfg.N, H, W), torch.zeros(1, 2, H, W))
     base = DecodedPicture(x, torch.rand(1, inter.cfg.N, H, W), torch.zeros(1, 2, H, W),
                           {"y_mv": torch.zeros(1, inter.cfg.mv_M, H // 16, W // 16),
@@ -45,6 +46,8 @@ def main() -> int:
          lambda: dep(x, [p_picture] * 3, q, side=InterViewRefs(base, base))),
         ("lmvc dependent P picture, 3 references, no inter-view contexts or HDC-FER (lmvc-v7, lmvc-v8)", lean,
          lambda: lean(x, [p_picture] * 3, q, side=InterViewRefs(base, base))),
+        ("the same with HDC-EM's shift off (lmvc-v9)", unshifted,
+         lambda: unshifted(x, [p_picture] * 3, q, side=InterViewRefs(base, base))),
     ]
     print(f"torch {torch.__version__}; one forward pass at {W}x{H}, encoder + decoder\n")
     print("| model | parameters | kMAC per pixel |\n|---|---|---|")

@@ -44,6 +44,21 @@ def test_ablations_change_the_candidates_and_the_weighting():
         HdcAlign(4, ())
 
 
+def test_the_shift_off_module_starts_from_the_shifted_ones_unshifted_candidate():
+    """lmvc-v9's init: a channel-attention-only HdcAlign loading a shifted one's weights keeps the d = 0 slice of
+    the fuse conv, so on the unshifted input it computes what the shifted module's d = 0 term did."""
+    full = HdcAlign(4, (-1, 0, 1, 2))
+    off = HdcAlign(4, (-1, 0, 1, 2), shift=False)
+    off.load_state_dict(full.state_dict())
+    assert torch.equal(off.fuse.weight, full.fuse.weight[:, 4:8]) and torch.equal(off.fuse.bias, full.fuse.bias)
+    cur, other = torch.randn(1, 4, 5, 9), torch.randn(1, 4, 5, 9)
+    volume = hdc_scores(cur, shift_volume(other, full.disparities)) * shift_volume(other, full.disparities)
+    only_d0 = volume * torch.tensor([0.0, 1.0, 0.0, 0.0]).view(1, 4, 1, 1, 1)
+    assert torch.allclose(off(cur, other), full.fuse(only_d0.flatten(1, 2)), atol=1e-6)
+    with pytest.raises(RuntimeError, match="size mismatch"):  # no unshifted candidate configured: nothing to keep
+        HdcAlign(4, (1, 2), shift=False).load_state_dict(HdcAlign(4, (1, 2)).state_dict())
+
+
 @pytest.mark.parametrize("size", [(16, 24), (15, 23), (1, 1), (7, 40)])
 @pytest.mark.parametrize("down", [1, 2, 4])
 def test_fer_keeps_the_shape_of_any_picture_and_trains(size, down):

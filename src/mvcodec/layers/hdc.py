@@ -31,7 +31,7 @@ next exact convolution rounds to the 2^-12 grid.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +76,8 @@ class HdcAlign(nn.Module):
     def __init__(self, channels: int, disparities: Sequence[int] = tuple(range(1, 9)), attention: bool = True,
                  shift: bool = True) -> None:
         super().__init__()
-        self.disparities = tuple(int(d) for d in disparities) if shift else (0,)
+        self.candidates = tuple(int(d) for d in disparities)   # as configured; used by the shift switch's init
+        self.disparities = self.candidates if shift else (0,)
         if not self.disparities:
             raise ValueError("HdcAlign needs at least one disparity")
         self.attention, self.channels = attention, channels
@@ -93,6 +94,20 @@ class HdcAlign(nn.Module):
 
     def extra_repr(self) -> str:
         return f"disparities={self.disparities}, attention={self.attention}"
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        """A shift-off module (one unshifted candidate) accepts the fuse weights of the shifted module of the same
+        configuration, ``(C, len(candidates) * C, 3, 3)``, and keeps the d = 0 candidate's input channels: the
+        ablation starts from the trained model's treatment of the unshifted view (lmvc-v9's init from lmvc-v7).
+        Any other shape is left to the usual mismatch error."""
+        key = prefix + "fuse.weight"
+        weight = state_dict.get(key)
+        c = self.channels
+        if (self.disparities == (0,) and 0 in self.candidates and weight is not None and weight.dim() == 4
+                and weight.shape[1] == len(self.candidates) * c != c):
+            i = self.candidates.index(0)
+            state_dict[key] = weight[:, i * c:(i + 1) * c].contiguous()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class HdcFer(nn.Module):

@@ -36,7 +36,8 @@ steps on the 9-frame periods of both structures, gained in both; lmvc-v6, 400 st
 steps of the modules alone gave nothing (BENCHMARKS.md, "lmvc-v6"); lmvc-v7, 320 more steps of the "all" stage
 with ``model.iv_context`` and ``model.hdc_fer`` false, gained again on real stereo where the same steps with
 them gained less (BENCHMARKS.md, "lmvc-v7"); lmvc-v8, 400 more on new batches, gained mostly in random access
-(BENCHMARKS.md, "lmvc-v8").  The schedule's trainable prefixes that name a branch the model's
+(BENCHMARKS.md, "lmvc-v8"); lmvc-v9, the same 400 steps with ``model.hdc_shift`` false, gained more on real stereo
+(BENCHMARKS.md, "lmvc-v9").  The schedule's trainable prefixes that name a branch the model's
 config switched off (a None attribute of the model) are skipped.
 """
 
