@@ -4,7 +4,11 @@ from it (mean, and of each picture along the low-delay chain), per rung. A share
 only their hyper-latents (the rate collapse of BENCHMARKS.md). Prints markdown.
 
     .venv/bin/python benchmarks/latent_usage.py CLIP --weights A.safetensors,B.safetensors [--frames 8]
-                     [--crop 320x192] [--rungs 2,5] [--threads 1] [--gradients [--decoder-noise]]
+                     [--crop 320x192] [--rungs 2,5] [--threads 1] [--frame-skip off,rd]
+                     [--gradients [--decoder-noise]]
+
+``--frame-skip``: the codec's frame-latent skip modes to compare (default ``off``: every frame latent coded, the
+shares above; ``rd``: the codec's default, each P picture's frame latent coded or skipped, whichever costs less).
 
 ``--gradients``: instead, one training-mode step of each P model on frames 0 -> 1 of view 0 (its own loss,
 lambda_q * MSE + bpp, seed 0) and the gradient norm that reaches each of its networks: a contextual encoder
@@ -42,6 +46,7 @@ def main() -> int:
     p.add_argument("--crop", default="320x192")
     p.add_argument("--rungs", default="2,5")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--frame-skip", default="off", help="comma-separated mlvc frame_skip modes: off, rd")
     p.add_argument("--gradients", action="store_true", help="gradient norms of one training step instead")
     p.add_argument("--decoder-noise", action="store_true", help="--gradients: decoder_quantization noise")
     args = p.parse_args()
@@ -51,13 +56,13 @@ def main() -> int:
     if args.gradients:
         return gradients(args, source)
     print(f"{Path(args.clip).name} view 0, centre {info.width}x{info.height}, {info.frames} frames, low delay\n")
-    print("| weights | rung | non-zero y | non-zero y_mv | bpp | P-picture bits (mean) | PSNR-RGB | PSNR-RGB of each "
-          "picture (I, P, P, ...) |\n|---|---|---|---|---|---|---|---|")
+    print("| weights | frame_skip | rung | non-zero y | non-zero y_mv | P pictures skipped | bpp | P-picture bits "
+          "(mean) | PSNR-RGB | PSNR-RGB of each picture (I, P, P, ...) |\n|---|---|---|---|---|---|---|---|---|---|")
     originals = source.read_frames(0, 0, info.frames)
     with tempfile.TemporaryDirectory() as tmp:
-        for weights in args.weights.split(","):
+        for weights, mode in ((w, m) for w in args.weights.split(",") for m in args.frame_skip.split(",")):
             options = {"weights_file": weights} if weights.endswith(".safetensors") else {"weights": weights}
-            codec = MlvcCodec(**options)
+            codec = MlvcCodec(**options, frame_skip=mode)
             for rung in (int(r) for r in args.rungs.split(",")):
                 path = Path(tmp) / "a.mvc"
                 result = encode_file(source, codec, EncodeSettings(rung, "ld", gop=32), path)
@@ -65,8 +70,9 @@ def main() -> int:
                 share = result.extra["nonzero_symbol_share"]
                 p_bits = result.extra["real_bits_inter"] / max(1, info.frames - 1)
                 chain = " ".join(f"{psnr_rgb(originals[d.frame], d.rgb):.1f}" for d in decode_file(path, codec=codec))
-                print(f"| {weights} | {rung} | {share.get('y', 0):.4%} | {share.get('y_mv', 0):.4%} | "
-                      f"{result.bpp:.4f} | {p_bits:,.0f} | {m.psnr_rgb:.2f} | {chain} |")
+                print(f"| {weights} | {mode} | {rung} | {share.get('y', 0):.4%} | {share.get('y_mv', 0):.4%} | "
+                      f"{result.extra['frame_latent_skipped']} / {info.frames - 1} | {result.bpp:.4f} | "
+                      f"{p_bits:,.0f} | {m.psnr_rgb:.2f} | {chain} |")
     return 0
 
 

@@ -18,7 +18,7 @@ from conftest import damage_packet, in_table_latents, synthetic_clip
 from mvcodec.api import encode_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs.base import DecodedFrame, EncodeSettings, Skipped
-from mvcodec.codecs.learned_inter import MlvcCodec, read_weights_file, save_mlvc_weights
+from mvcodec.codecs.learned_inter import MlvcCodec, header_frame_skip, read_weights_file, save_mlvc_weights
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.models.inter import InterConfig, build_inter
 from mvcodec.models.intra import IntraConfig, build_intra
@@ -80,9 +80,12 @@ def test_real_bits_are_close_to_the_estimate(coded) -> None:
 
 
 def test_report_says_how_much_of_the_p_latents_is_coded(coded) -> None:
-    """The encoder reports the share of non-zero symbols of each P-picture latent."""
-    shares = coded[1]["nonzero_symbol_share"]
-    assert set(shares) == {"y", "y_mv"} and all(0.0 <= s <= 1.0 for s in shares.values())
+    """The encoder reports the share of non-zero symbols of each P-picture latent that was coded, and how many P
+    pictures skipped their frame latent (the frame latent "y" is counted over the others)."""
+    extra = coded[1]
+    shares, skipped = extra["nonzero_symbol_share"], extra["frame_latent_skipped"]
+    assert 0 <= skipped <= 4 and set(shares) == ({"y_mv"} if skipped == 4 else {"y", "y_mv"})
+    assert all(0.0 <= s <= 1.0 for s in shares.values())
 
 
 def test_header_names_both_models(coded) -> None:
@@ -357,8 +360,31 @@ def test_shipped_mlvc_v2_codes_its_frame_latent_where_mlvc_v1_codes_nothing(tmp_
     psnr = {}
     for weights in ("mlvc-v1", "mlvc-v2"):
         shares, psnr[weights] = shipped_weights_round_trip(MlvcCodec(weights=weights), 1, tmp_path / f"{weights}.mvc")
-        assert (shares["y"] > 0.01) if weights == "mlvc-v2" else shares["y"] == 0.0
+        assert (shares["y"] > 0.01) if weights == "mlvc-v2" else shares.get("y", 0.0) == 0.0  # or skipped
     assert psnr["mlvc-v2"] > psnr["mlvc-v1"]
+
+
+def test_shipped_mlvc_v3_skips_the_frame_latent_it_does_not_use(tmp_path: Path) -> None:
+    """mlvc-v3's frame latent codes nothing (BENCHMARKS.md "mlvc-v3"): with frame-latent skip (the default) its P
+    pictures leave out the hyper-latent too (48 symbols at 64x64, ~20 bytes), at the same picture quality;
+    ``frame_skip=off`` writes the files of earlier versions (no header key, no mode byte); both decode to the
+    encoder's pictures."""
+    from mvcodec.api import decode_file
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=1, frames=4, height=64, width=64, seed=5)
+    size, psnr = {}, {}
+    for mode in ("rd", "off"):
+        path, codec = tmp_path / f"{mode}.mvc", MlvcCodec(frame_skip=mode)
+        extra = encode_file(clip, codec, EncodeSettings(2, "ld", gop=4), path).extra
+        size[mode], psnr[mode] = path.stat().st_size, extra["psnr_rgb_encoder"]
+        with MvcReader(path) as reader:
+            assert header_frame_skip(reader.header, "mlvc") == (mode == "rd")
+        pictures = np.stack([d.rgb for d in decode_file(path, codec=codec)])
+        assert hashlib.sha256(pictures.tobytes()).hexdigest() == extra["reconstruction_sha256"]
+        assert extra["frame_latent_skipped"] == (3 if mode == "rd" else 0)
+    assert size["rd"] < size["off"] - 3 * 10 and psnr["rd"] == pytest.approx(psnr["off"], abs=0.05)
+    with pytest.raises(InputError, match="frame_skip"):
+        MlvcCodec(frame_skip="always")
 
 
 def test_shipped_mlvc_v3_codes_its_motion_where_mlvc_v2_codes_none(tmp_path: Path) -> None:

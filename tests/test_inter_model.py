@@ -13,7 +13,7 @@ from mvcodec.errors import BitstreamError, InputError
 from mvcodec.layers.flow import FlowNet, cost_volume
 from mvcodec.layers.warp import compose, downsample_flow, upsample_flow, warp
 from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
-from mvcodec.models.inter import InterConfig, InterModel, build_inter
+from mvcodec.models.inter import FRAME_CODED, FRAME_SKIPPED, InterConfig, InterModel, build_inter
 
 TINY = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8)
 ABLATION = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8, references=1,
@@ -269,6 +269,42 @@ def test_a_corrupt_payload_is_a_bitstream_error() -> None:
     payload, _ = model.compress(clip[1:2], enc, 0, 1, 0)
     with pytest.raises(BitstreamError):
         model.decompress(payload[:-4] + b"\x01\x02\x03", dec, 0, 1, 64, 64, 0)
+
+
+@pytest.mark.parametrize("prefer", ["coded", "skipped"])
+def test_frame_latent_skip_picks_the_cheaper_mode_and_decodes_exactly(prefer: str) -> None:
+    """compress(skip_cost=..) codes the motion once and the frame latent both ways: the mode byte says which was
+    kept, a skipped picture's payload is the motion's alone (shorter), and the decoder reproduces the encoder's
+    picture in both modes."""
+    torch.manual_seed(1)
+    model = wide_priors(build_inter(TINY)).eval()
+    model.update()
+    clip = moving_clip(3, 64, 64)[0]
+    enc, dec = DecodedPictureBuffer(4), DecodedPictureBuffer(4)
+    for dpb in (enc, dec):
+        dpb.put(0, 0, InterModel.reference(clip[:1]))
+    tried: list[int] = []
+
+    def cost(x_hat: torch.Tensor, bits: int) -> float:  # the first trial is the coded mode
+        tried.append(bits)
+        return float(len(tried) == (1 if prefer == "skipped" else 2))
+
+    plain, _ = model.compress(clip[1:2], _fresh(clip), 0, 1, 1)
+    payload, x_hat = model.compress(clip[1:2], enc, 0, 1, 1, skip_cost=cost)
+    assert len(tried) == 2 and tried[1] < tried[0]  # skipping leaves z and y out of the stream
+    assert payload[0] == (FRAME_SKIPPED if prefer == "skipped" else FRAME_CODED)
+    assert model.last_frame_skipped == (prefer == "skipped")
+    if prefer == "coded":
+        assert payload[1:] == plain  # the payload of files without the skip mode, after the mode byte
+    assert torch.equal(model.decompress(payload, dec, 0, 1, 64, 64, 1, frame_skip=True), x_hat)
+    with pytest.raises(BitstreamError, match="mode byte"):
+        model.decompress(b"\x07" + payload[1:], dec, 0, 1, 64, 64, 1, frame_skip=True)
+
+
+def _fresh(clip: torch.Tensor) -> DecodedPictureBuffer:
+    dpb = DecodedPictureBuffer(4)
+    dpb.put(0, 0, InterModel.reference(clip[:1]))
+    return dpb
 
 
 def test_config_round_trip_and_validation() -> None:

@@ -19,7 +19,7 @@ from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs import learned_inter, learned_multiview
 from mvcodec.codecs.base import DecodedFrame, EncodeSettings, Skipped
-from mvcodec.codecs.learned_inter import B_FUTURE_PACKET, B_PAST_PACKET, MlvcCodec
+from mvcodec.codecs.learned_inter import B_FUTURE_PACKET, B_PAST_PACKET, INTRA_PACKET, MlvcCodec, header_frame_skip
 from mvcodec.codecs.learned_multiview import (
     DEPENDENT_B_PACKET,
     DEPENDENT_B_PAST_PACKET,
@@ -30,7 +30,7 @@ from mvcodec.codecs.learned_multiview import (
     save_lmvc_weights,
 )
 from mvcodec.errors import BitstreamError, InputError
-from mvcodec.models.inter import build_inter
+from mvcodec.models.inter import FRAME_CODED, FRAME_SKIPPED, build_inter
 from mvcodec.models.multiview import DependentConfig, from_single_view
 
 
@@ -79,12 +79,13 @@ def decoded_psnr(frames: dict[tuple[int, int], np.ndarray], original: np.ndarray
 @pytest.fixture(scope="module")
 def coded(weights, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, np.ndarray]:
     """2 views x 5 frames x 48x80, intra period 3: frames 0, 3 key pictures (inter-view, forced), the dependent P
-    pictures coded with the inter-view model (forced)."""
+    pictures coded with the inter-view model (forced), every frame latent coded (``frame_skip=off``: the format of
+    files before the skip mode; ``coded_ra`` takes the default)."""
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=5, height=48, width=80)
     path = tmp_path_factory.mktemp("c") / "clip.mvc"
-    result = encode_file(clip, codec(weights, key_picture="interview", dependent_picture="interview"),
-                         EncodeSettings(1, "ld", gop=3), path)
+    result = encode_file(clip, codec(weights, key_picture="interview", dependent_picture="interview",
+                                     frame_skip="off"), EncodeSettings(1, "ld", gop=3), path)
     return path, result.extra, clip.frames
 
 
@@ -280,6 +281,12 @@ def test_random_access_round_trip_is_exact(coded_ra, weights) -> None:
     assert kinds[(1, 0)] == INTERVIEW_KEY_PACKET and kinds[(1, 8)] == DEPENDENT_PACKET
     assert kinds[(0, 17)] == B_PAST_PACKET and kinds[(1, 17)] == DEPENDENT_B_PAST_PACKET
     assert extra["real_bits_dependent_b_past"] > 0 and extra["real_bits_b_past"] > 0
+    with MvcReader(path) as reader:  # frame-latent skip (the default): every predicted picture's mode byte
+        assert header_frame_skip(reader.header, "lmvc")
+        modes = [[reader.read_packet(e)[0] for e in reader.select() if e.view == v and e.kind != INTRA_PACKET]
+                 for v in range(2)]  # view 1's inter-view key picture (frame 0) is a predicted picture too
+    assert all(m in (FRAME_CODED, FRAME_SKIPPED) for m in modes[0] + modes[1])
+    assert extra["frame_latent_skipped_per_view"] == [m.count(FRAME_SKIPPED) for m in modes]
     original = synthetic_clip(views=2, frames=20, height=32, width=64).frames
     decoded = {(f.view, f.frame): f.rgb for f in frames}
     assert decoded_psnr(decoded, original) == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
@@ -391,7 +398,8 @@ def test_shipped_lmvc_v2_codes_its_dependent_latents_where_lmvc_v1_codes_nothing
     for weights in ("lmvc-v1", "lmvc-v2"):
         codec = LmvcCodec(weights=weights, dependent_picture="interview")  # the model, not the decision
         shares, _ = shipped_weights_round_trip(codec, 2, tmp_path / f"{weights}.mvc")
-        dependent = max(v for k, v in shares.items() if k.startswith("dependent_y") and k != "dependent_y_mv")
+        dependent = max((v for k, v in shares.items() if k.startswith("dependent_y") and k != "dependent_y_mv"),
+                        default=0.0)  # no slice coded at all: every frame latent skipped
         assert (dependent > 0.01) if weights == "lmvc-v2" else dependent == 0.0
 
 

@@ -11,12 +11,19 @@ each view coded on its own (simulcast); low delay or random access, with an intr
                                                                   --> packet (v, t, kind 4 past / 5 future)
             the decoder's own reconstructions (returned by both models) --> PSNR-RGB the encoder reports
     decode  header codec_config {"quality", "intra", "inter", "weights", "intra_sha256", "inter_sha256"
-            [, "ra_gop"]} + weights_sha256 --> both models; frame t of view v reads the packets of its dependency
-            set only (ld: frames G*floor(t/G) .. t of that view; ra: its B chain, the anchors and the I picture)
+            [, "ra_gop"] [, "frame_skip": true]} + weights_sha256 --> both models; frame t of view v reads the
+            packets of its dependency set only (ld: frames G*floor(t/G) .. t of that view; ra: its B chain, the
+            anchors and the I picture)
 
 Quality: the rung ``q`` (0 = fewest bits .. Q-1) of both models' gain vectors.  Structure: "ld" (low-delay P),
 "ra" (hierarchical B over GOPs of ``ra_gop`` frames, option, default 8; B pictures coded by the P model from
 the cheaper of their two references, option ``b_reference=rd|past|future``), "intra" (every frame intra).
+
+Frame-latent skip (option ``frame_skip=rd``, the default; ``off`` writes the files of earlier versions): each P or
+B picture codes its motion, then its frame latent coded or skipped (nothing in the stream, every symbol 0: the
+contextual decoder works from the temporal contexts alone), whichever costs less in :func:`rd_cost`; a mode byte
+starts the picture's payload and the header says ``"frame_skip": true`` (:meth:`InterModel.compress`).  Files
+without it decode as before.
 
 Weights: option ``weights=ID`` (shipped, default ``mlvc-v3``: the one that codes motion) or ``weights_file=PATH``:
 one safetensors file holding both models' tensors under the prefixes ``intra.`` and ``inter.`` with both configs in
@@ -73,6 +80,7 @@ B_PAST_PACKET = 4    # a B picture coded from its past candidate
 B_FUTURE_PACKET = 5  # ... from its future candidate
 DEFAULT_WEIGHTS = "mlvc-v3"
 B_REFERENCES = ("rd", "past", "future")
+FRAME_SKIP_MODES = ("rd", "off")
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
@@ -162,6 +170,7 @@ class CodedPicture:
     kind: int
     estimated_bits: float
     symbol_counts: dict[str, list[int]] = field(default_factory=dict)  # latent -> [non-zero, all] (P and B)
+    frame_skipped: bool = False  # a P or B picture whose frame latent was skipped (module docstring)
 
 
 def add_symbol_counts(total: dict[str, list[int]], counts: dict[str, list[int]]) -> None:
@@ -172,8 +181,9 @@ def add_symbol_counts(total: dict[str, list[int]], counts: dict[str, list[int]])
 
 
 def nonzero_shares(total: dict[str, list[int]]) -> dict[str, float]:
-    """The encoder report's ``nonzero_symbol_share``: per latent of the predicted pictures, the share of its
-    symbols that are not zero (all zero: the pictures carry nothing beyond their hyper-latents)."""
+    """The encoder report's ``nonzero_symbol_share``: per latent of the predicted pictures that coded it (a skipped
+    frame latent codes none), the share of its symbols that are not zero (all zero: the pictures carry nothing
+    beyond their hyper-latents)."""
     return {name: nonzero / n for name, (nonzero, n) in sorted(total.items()) if n}
 
 
@@ -191,12 +201,28 @@ def choice_option(options: dict[str, Any], name: str, choices: Iterable[str], de
     return value
 
 
-def header_config(w: MlvcWeights, quality: int, ra_gop: int | None) -> dict[str, Any]:
-    """The ``codec_config`` of an mlvc file (``ra_gop``: None unless random access); ``lmvc`` writes it for
-    view 0 too (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`)."""
+def header_config(w: MlvcWeights, quality: int, ra_gop: int | None, frame_skip: bool) -> dict[str, Any]:
+    """The ``codec_config`` of an mlvc file (``ra_gop``: None unless random access; ``frame_skip``: the P and B
+    payloads start with the mode byte); ``lmvc`` writes it for view 0 too
+    (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`)."""
     return {"quality": quality, "intra": w.intra_config.to_json(), "inter": w.inter_config.to_json(),
             "weights": w.id, "intra_sha256": state_sha256(w.part("intra.")),
-            "inter_sha256": state_sha256(w.part("inter.")), **({"ra_gop": ra_gop} if ra_gop is not None else {})}
+            "inter_sha256": state_sha256(w.part("inter.")), **({"ra_gop": ra_gop} if ra_gop is not None else {}),
+            **({"frame_skip": True} if frame_skip else {})}
+
+
+def header_frame_skip(h: MvcHeader, codec_id: str) -> bool:
+    """Whether the file's P and B payloads start with the mode byte (absent in files of earlier versions)."""
+    value = h.codec_config.get("frame_skip", False)
+    if not isinstance(value, bool):
+        raise BitstreamError(f"{codec_id} header: frame_skip must be true or false, got {value!r}")
+    return value
+
+
+def skip_cost(x: torch.Tensor, q: int, distortion_weight: float = 1.0) -> Callable[[torch.Tensor, int], float]:
+    """The frame-latent skip decision's cost of picture ``x (1,3,H,W)`` at rung ``q``: :func:`rd_cost` of a
+    reconstruction and its payload bits."""
+    return lambda x_hat, bits: rd_cost(x, x_hat, bits, q, distortion_weight)
 
 
 def header_ra_gop(h: MvcHeader, codec_id: str) -> int:
@@ -239,7 +265,7 @@ def temporal_references(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, ca
 
 
 def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,
-                     x: torch.Tensor, q: int, b_reference: str = "rd") -> CodedPicture:
+                     x: torch.Tensor, q: int, b_reference: str = "rd", frame_skip: bool = False) -> CodedPicture:
     """Code picture ``p`` of view ``v`` (``x (1,3,H,W)`` in [0, 1]) as ``mlvc`` does (module docstring), putting the
     decoder's picture into ``dpb``; ``lmvc`` codes its view 0 with this, so both write the same packets."""
     t = p.frame
@@ -247,15 +273,17 @@ def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBu
         coded = intra.encode(x, q)
         dpb.put(v, t, InterModel.reference(coded.x_hat))
         return CodedPicture(coded.payload, coded.x_hat, INTRA_PACKET, coded.estimated_bits)
+    cost = skip_cost(x, q) if frame_skip else None
+
+    def code_p(candidate: int) -> CodedPicture:
+        payload, x_hat = inter.compress(x, dpb, v, t, q, refs=temporal_references(dpb, v, p, candidate),
+                                        skip_cost=cost)
+        return CodedPicture(payload, x_hat, INTER_PACKET if p.type == "P" else b_kind(candidate),
+                            inter.last_estimated_bits, inter.last_symbol_counts, inter.last_frame_skipped)
+
     if p.type == "P":
-        payload, x_hat = inter.compress(x, dpb, v, t, q, refs=temporal_references(dpb, v, p))
-        return CodedPicture(payload, x_hat, INTER_PACKET, inter.last_estimated_bits, inter.last_symbol_counts)
-
-    def code_b(candidate: int) -> CodedPicture:
-        payload, x_hat = inter.compress(x, dpb, v, t, q, refs=temporal_references(dpb, v, p, candidate))
-        return CodedPicture(payload, x_hat, b_kind(candidate), inter.last_estimated_bits, inter.last_symbol_counts)
-
-    return cheapest(x, q, dpb, v, t, [partial(code_b, c) for c in b_candidates(b_reference)])
+        return code_p(0)
+    return cheapest(x, q, dpb, v, t, [partial(code_p, c) for c in b_candidates(b_reference)])
 
 
 def cheapest(x: torch.Tensor, q: int, dpb: DecodedPictureBuffer, v: int, t: int,
@@ -290,7 +318,8 @@ def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPicture
         dpb.put(v, t, InterModel.reference(x_hat))
         return x_hat
     refs = temporal_references(dpb, v, p, 1 if kind == B_FUTURE_PACKET else 0)
-    return inter.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs)
+    return inter.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs,
+                            frame_skip=header_frame_skip(h, h.codec_id))
 
 
 class PacketIndex:
@@ -327,15 +356,18 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
     default_qualities = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)  # cheapest first
     quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 by default); higher = more bits, better"
     options_help = (f"weights=ID (shipped weights, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors); "
-                    f"ra: ra_gop=2..64 (hierarchical GOP, default {DEFAULT_RA_GOP}), b_reference=rd|past|future")
+                    f"ra: ra_gop=2..64 (hierarchical GOP, default {DEFAULT_RA_GOP}), b_reference=rd|past|future; "
+                    "frame_skip=rd|off (a P or B picture's frame latent coded or skipped, the cheaper, default rd; "
+                    "off: the files of earlier versions)")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "inter"
-    extra_options: tuple[str, ...] = ("ra_gop", "b_reference")
+    extra_options: tuple[str, ...] = ("ra_gop", "b_reference", "frame_skip")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
         self.ra_gop, self.b_reference = structure_options(options)
+        self.frame_skip = choice_option(options, "frame_skip", FRAME_SKIP_MODES) == "rd"
         super().__init__(**options)
         self._models: dict[str, tuple[IntraModel, InterModel]] = {}
 
@@ -360,7 +392,8 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
 
     def config(self, settings: EncodeSettings) -> dict[str, Any]:
         w = self.weights()
-        return header_config(w, self.rung(settings.quality, w), self.ra_gop if settings.structure == "ra" else None)
+        return header_config(w, self.rung(settings.quality, w), self.ra_gop if settings.structure == "ra" else None,
+                             self.frame_skip)
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
         weights = self.weights()
@@ -373,6 +406,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         est = {"intra": 0.0, "inter": 0.0}
         real = {"intra": 0, "inter": 0}
         symbols: dict[str, list[int]] = {}
+        skipped = 0
         window = FrameWindow(source, chunk=2 * self.ra_gop)
         for v in range(info.views):
             for start, stop in periods(range(info.frames), gop, info.frames):
@@ -383,7 +417,9 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                 pictures: dict[int, Any] = {}
                 for i, p in enumerate(plan):
                     frame = window.frame(v, p.frame)
-                    coded = code_single_view(intra, inter, dpb, v, p, to_tensor(frame), q, self.b_reference)
+                    coded = code_single_view(intra, inter, dpb, v, p, to_tensor(frame), q, self.b_reference,
+                                             self.frame_skip)
+                    skipped += coded.frame_skipped
                     writer.write_packet(v, p.frame, 1, coded.payload, coded.kind)
                     pictures[p.frame] = to_uint8(coded.x_hat)
                     acc.add(v, frame, pictures[p.frame])
@@ -400,7 +436,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                 "real_bits": real["intra"] + real["inter"], "estimated_bits_inter": est["inter"],
                 "real_bits_inter": real["inter"], "psnr_rgb_encoder": measured.psnr_rgb,
                 "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb),
-                "nonzero_symbol_share": nonzero_shares(symbols),
+                "nonzero_symbol_share": nonzero_shares(symbols), "frame_latent_skipped": skipped,
                 "reconstruction_sha256": recon_hash.hexdigest()}
 
     # ------------------------------------------------------------------------------------------ decode

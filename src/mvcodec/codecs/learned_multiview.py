@@ -18,6 +18,8 @@ stream, every other view a dependent view coded with the decoded views of the sa
               P and B also coded as mlvc codes them, from the view's own references alone (kinds 1 / 4 / 5),
                                 and the cheaper kept (option dependent_picture=rd, or =interview / =temporal),
                                 its distortion weighed by the pictures coded from it (reference_weight)
+              every P and B picture, of every view: its frame latent coded or skipped, the cheaper (mlvc's
+                                frame-latent skip, option frame_skip; the same weight)
     decode  the dependency set of the frames asked for (through the index's kinds: a B picture's reference, a
             dependent picture's views 0 and v-1 at its instant), read per (view, frame), nothing else: in low
             delay frame t of view v needs frames G*floor(t/G) .. t of views 0 .. v.
@@ -66,8 +68,10 @@ from mvcodec.codecs.learned_inter import (
     code_single_view,
     decode_single_view,
     header_config,
+    header_frame_skip,
     header_ra_gop,
     nonzero_shares,
+    skip_cost,
     state_sha256,
     temporal_references,
     temporal_refs,
@@ -201,22 +205,23 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 by default); higher = more bits, better"
     options_help = (f"weights=ID (shipped, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors), "
                     "base_weights_file=PATH (the mlvc weights it extends, when not shipped); "
-                    "ra: ra_gop=2..64, b_reference=rd|past|future (as mlvc); key_picture=rd|interview|intra "
-                    "(a dependent view's key pictures: the cheaper of both, default rd); "
-                    "dependent_picture=rd|interview|temporal (its P and B pictures: with the inter-view model or "
-                    "alone as mlvc, the cheaper, default rd); reference_weight=A (that choice weighs a picture's "
+                    "ra: ra_gop=2..64, b_reference=rd|past|future, frame_skip=rd|off (as mlvc); "
+                    "key_picture=rd|interview|intra (a dependent view's key pictures: the cheaper of both, "
+                    "default rd); dependent_picture=rd|interview|temporal (its P and B pictures: with the "
+                    "inter-view model or alone as mlvc, the cheaper, default rd); reference_weight=A (that choice "
+                    "weighs a picture's "
                     f"distortion by 1 + A * the pictures coded from it, default {DEFAULT_REFERENCE_WEIGHT:g})")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "multiview"
-    extra_options = ("base_weights_file", "ra_gop", "b_reference", "key_picture", "dependent_picture",
+    extra_options = ("base_weights_file", "ra_gop", "b_reference", "frame_skip", "key_picture", "dependent_picture",
                      "reference_weight")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
         super().__init__(**options)
         base_file = options.get("base_weights_file")
-        structure = {k: options[k] for k in ("ra_gop", "b_reference") if k in options}
+        structure = {k: options[k] for k in ("ra_gop", "b_reference", "frame_skip") if k in options}
         self._base = MlvcCodec(**({"weights_file": base_file} if base_file else {}), **structure)
         self._models: dict[str, DependentViewModel] = {}
         self.key_picture = choice_option(options, "key_picture", KEY_PICTURE_MODES)
@@ -262,7 +267,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         w = self.weights()
         base = self.base_weights(w.base_sha256)
         ra_gop = self._base.ra_gop if settings.structure == "ra" else None
-        return {**header_config(base, self._base.rung(settings.quality, base), ra_gop),
+        return {**header_config(base, self._base.rung(settings.quality, base), ra_gop, self._base.frame_skip),
                 "base_sha256": base.sha256, "dependent": w.config.to_json(), "weights": w.id,
                 "dependent_sha256": state_sha256(w.state)}
 
@@ -278,6 +283,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         real: dict[int, int] = {}
         symbols: dict[str, list[int]] = {}
         per_view = [0] * info.views
+        skipped = [0] * info.views  # P and B pictures whose frame latent was skipped, per view
         chosen: dict[str, int] = {}  # the dependent views' pictures per packet kind: the mode decisions
         window = FrameWindow(source, chunk=2 * self._base.ra_gop, blocks=2 * info.views)
         for start, stop in periods(range(info.frames), gop, info.frames):
@@ -302,6 +308,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                 est[coded.kind] = est.get(coded.kind, 0.0) + coded.estimated_bits
                 real[coded.kind] = real.get(coded.kind, 0) + 8 * len(coded.payload)
                 per_view[v] += 8 * len(coded.payload)
+                skipped[v] += coded.frame_skipped
                 if v > 0:
                     chosen[PACKET_NAMES[coded.kind]] = chosen.get(PACKET_NAMES[coded.kind], 0) + 1
                 add_symbol_counts(symbols, coded.symbol_counts)
@@ -314,7 +321,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                 **{f"estimated_bits_{PACKET_NAMES[k]}": b for k, b in sorted(est.items())},
                 "psnr_rgb_encoder": measured.psnr_rgb,
                 "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb),
-                "nonzero_symbol_share": nonzero_shares(symbols)}
+                "nonzero_symbol_share": nonzero_shares(symbols), "frame_latent_skipped_per_view": skipped}
 
     def _code_picture(self, models: tuple[IntraModel, InterModel, DependentViewModel], dpb: DecodedPictureBuffer,
                       v: int, p: PlannedPicture, gop: int, q: int, x: torch.Tensor,
@@ -322,25 +329,28 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         """Code picture (v, p.frame) (module docstring); ``kinds``: the packet kinds coded so far."""
         intra, inter, dep = models
         if gop == 1 or v == 0:
-            return code_single_view(intra, inter, dpb, v, p, x, q, self._base.b_reference)
+            return code_single_view(intra, inter, dpb, v, p, x, q, self._base.b_reference, self._base.frame_skip)
         t = p.frame
+        weight = reference_weight(p, self.reference_weight)
+        cost = skip_cost(x, q, weight) if self._base.frame_skip else None
 
         def code_dependent(kind: int) -> CodedPicture:
             side, refs = self._dependent_inputs(dpb, v, p, kind, kinds[(0, t)])
-            payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side)
+            payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side, skip_cost=cost)
             if kind == INTERVIEW_KEY_PACKET:
                 dpb.put(v, t, dpb.get(v, t).without_motion())  # the view's temporal chain starts here
             return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits,
-                                {f"dependent_{k}": c for k, c in dep.last_symbol_counts.items()})
+                                {f"dependent_{k}": c for k, c in dep.last_symbol_counts.items()},
+                                dep.last_frame_skipped)
 
         with_views = {"I": [INTERVIEW_KEY_PACKET], "P": [DEPENDENT_PACKET],
                       "B": [DEPENDENT_KINDS["B"][c] for c in b_candidates(self._base.b_reference)]}[p.type]
         coders = {"interview": [partial(code_dependent, kind) for kind in with_views],
-                  "alone": [partial(code_single_view, intra, inter, dpb, v, p, x, q, self._base.b_reference)]}
+                  "alone": [partial(code_single_view, intra, inter, dpb, v, p, x, q, self._base.b_reference,
+                                    self._base.frame_skip)]}
         modes = KEY_PICTURE_MODES[self.key_picture] if p.type == "I" else \
             DEPENDENT_PICTURE_MODES[self.dependent_picture]
-        return cheapest(x, q, dpb, v, t, [code for mode in modes for code in coders[mode]],
-                        reference_weight(p, self.reference_weight))
+        return cheapest(x, q, dpb, v, t, [code for mode in modes for code in coders[mode]], weight)
 
     @staticmethod
     def _dependent_inputs(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, kind: int,
@@ -433,7 +443,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         if v == 0 or h.structure == "intra" or h.gop == 1 or kind == INTRA_PACKET or kind in SINGLE_VIEW_KINDS:
             return decode_single_view(intra, inter, dpb, payload, kind, v, p, h, quality)
         side, refs = self._dependent_inputs(dpb, v, p, kind, _kind_or(index.kind(0, t), -1))
-        x_hat = dep.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs, side=side)
+        x_hat = dep.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs, side=side,
+                               frame_skip=header_frame_skip(h, self.id))
         if kind == INTERVIEW_KEY_PACKET:
             dpb.put(v, t, dpb.get(v, t).without_motion())
         return x_hat
@@ -450,7 +461,8 @@ def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: Lmv
         base = codec.base_weights(str(h.codec_config.get("base_sha256", "")))
         header = MvcHeader(MlvcCodec.id, 1, h.frames, h.width, h.height, h.fps_num, h.fps_den, h.structure, h.gop,
                            header_config(base, int(h.codec_config["quality"]), header_ra_gop(h, LmvcCodec.id)
-                                         if h.structure == "ra" else None), base.sha256,
+                                         if h.structure == "ra" else None, header_frame_skip(h, LmvcCodec.id)),
+                           base.sha256,
                            h.view_names[:1], h.cameras[:1] if h.cameras else None)
         entries = reader.select(view=0)
         with MvcWriter(dst, header) as writer:

@@ -17,8 +17,11 @@
                                               dpb.put(t, (x_hat, F_hat, v_hat))
 
 Payload of one P picture: one ANS stream holding z_mv, y_mv, z, y in that order (``mvcodec.entropy`` tables:
-factorized for z, Gaussian with the fixed ScaleTable for y).  Variable rate: per-quality gain vectors on both
-latents (DCVC-HEM's gains, as the intra model), quality index per sample.  The M-LVC ablation is data:
+factorized for z, Gaussian with the fixed ScaleTable for y), after a mode byte in files with frame-latent skip:
+the encoder codes the motion once and the frame latent both ways, coded or skipped (z and y left out of the
+stream, every symbol 0 on both sides), and keeps the cheaper in rate-distortion cost (:meth:`InterModel.compress`).
+Variable rate: per-quality gain vectors on both latents (DCVC-HEM's gains, as the intra model), quality index per
+sample.  The M-LVC ablation is data:
 ``InterConfig(references=1, mv_prediction=False, mv_refinement=False, reference_refinement=False)``.
 
 Exactness (as :mod:`mvcodec.models.intra`): the decoder-side networks run in float64 on the fixed-point face of
@@ -29,7 +32,7 @@ are bit-identical on both sides whatever the thread count; the encoder codes wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, Self
 
@@ -57,6 +60,9 @@ from mvcodec.models.inter_context import (
 from mvcodec.models.inter_motion import MotionCoder, MvPredictor, MvRefiner, previous_motion
 
 PAD_MULTIPLE = 64  # latents at 1/16, hyper-latents at 1/64
+FRAME_CODED, FRAME_SKIPPED = 0, 1
+"""The mode byte that starts a P picture's payload in files with frame-latent skip (``compress(skip_cost=..)``):
+the frame latent (z, y) coded, or skipped (:class:`SkippedFrameCoder`: not in the stream, all symbols 0)."""
 ANALYSIS_INIT_GAIN = 16.0
 """The last convolution of the contextual encoder and of the motion encoder starts this much larger than PyTorch's
 default initialisation.  With the default, a fresh model's frame latent has a standard deviation of 0.038 at the
@@ -167,15 +173,26 @@ class InterModel(nn.Module):
 
     # ------------------------------------------------------------------------------------------ the one path
     def _code(self, x: torch.Tensor | None, refs: list[DecodedPicture], quality: torch.Tensor, coder: LatentCoder,
-              motion_only: bool = False, side: Any = None) -> dict[str, Any]:
+              motion_only: bool = False, side: Any = None, frame_coder: LatentCoder | None = None,
+              ) -> dict[str, Any]:
         """Code one P picture.  ``x (B,3,H,W)`` padded (None when decoding), ``refs`` most recent first (padded,
-        in the coding dtype), ``quality (B,)``.  ``coder`` quantizes (training), codes or decodes the latents.
+        in the coding dtype), ``quality (B,)``.  ``coder`` quantizes (training), codes or decodes the latents
+        (``frame_coder``, when given, the frame latent's: :class:`SkippedFrameCoder` for a skipped one).
         ``side``: what a subclass's hooks (the ``_motion_*``, ``_contexts``, ``_frame_*`` methods) need besides
         the references (the multi-view codec's inter-view data); this class ignores it.
 
         Returns ``{"x_hat", "feature", "motion" (v_hat), "flow" (v, encoder only), "prediction"
         (ref_1 warped by v_hat), "latents" {"y_mv", "y"} (decoded)}``; with ``motion_only`` the frame coding is
         skipped and ``x_hat`` is the prediction."""
+        out = self._code_motion(x, refs, quality, coder, side)
+        if motion_only:
+            return {**out, "x_hat": out["prediction"], "feature": None}
+        return self._code_frame(x, refs, quality, frame_coder or coder, out, side)
+
+    def _code_motion(self, x: torch.Tensor | None, refs: list[DecodedPicture], quality: torch.Tensor,
+                     coder: LatentCoder, side: Any) -> dict[str, Any]:
+        """The first half of :meth:`_code`: the motion latents (z_mv, y_mv) and the prediction.  Returns
+        ``{"motion", "flow", "prediction", "latents" {"y_mv"}}``."""
         cfg = self.cfg
         refs = refs[: cfg.references]
         ref = refs[0].frame
@@ -200,12 +217,19 @@ class InterModel(nn.Module):
         v_hat = v_bar + self._motion_synthesis(y_mv_hat * mv_inv.to(dt), side)
         if self.mv_refiner is not None:
             v_hat = self.mv_refiner(v_hat, ref, v1, v2)
-        prediction = warp(ref, v_hat)
-        out: dict[str, Any] = {"motion": v_hat, "flow": flow, "prediction": prediction,
-                               "latents": {"y_mv": y_mv_hat}}
-        if motion_only:
-            return {**out, "x_hat": prediction, "feature": None}
-        # ---- contexts and the frame
+        return {"motion": v_hat, "flow": flow, "prediction": warp(ref, v_hat), "latents": {"y_mv": y_mv_hat}}
+
+    def _code_frame(self, x: torch.Tensor | None, refs: list[DecodedPicture], quality: torch.Tensor,
+                    coder: LatentCoder, motion: dict[str, Any], side: Any) -> dict[str, Any]:
+        """The second half of :meth:`_code` after :meth:`_code_motion`'s ``motion``: contexts, the frame latents
+        (z, y) and the reconstruction (``motion`` is not changed, so the encoder can try two ``coder``)."""
+        cfg = self.cfg
+        refs = refs[: cfg.references]
+        ref = refs[0].frame
+        dt = ref.dtype
+        enc_dt = torch.float32 if x is None else x.dtype
+        hp, wp = ref.shape[-2:]
+        v_hat, prediction, y_mv_hat = motion["motion"], motion["prediction"], motion["latents"]["y_mv"]
         c1, c2, c3 = self._contexts(ref, refs[0].feature, v_hat, side)
         y = z = None
         if x is not None:
@@ -220,7 +244,7 @@ class InterModel(nn.Module):
             feature = self.refiner(feature, [r.frame for r in refs],
                                    composed_motions(v_hat, [r.motion for r in refs], len(refs)))
         x_hat = prediction + self.to_rgb(feature)
-        return {**out, "x_hat": x_hat, "feature": feature, "latents": {"y_mv": y_mv_hat, "y": y_hat}}
+        return {**motion, "x_hat": x_hat, "feature": feature, "latents": {"y_mv": y_mv_hat, "y": y_hat}}
 
     # Hooks of the coding path (the single-view networks here; the multi-view codec's dependent views add their
     # inter-view priors by overriding them).
@@ -294,13 +318,20 @@ class InterModel(nn.Module):
     # ------------------------------------------------------------------------------------------ coding
     @torch.no_grad()
     def compress(self, x: torch.Tensor, dpb: DecodedPictureBuffer, view: int, frame: int, quality: int,
-                 refs: list[DecodedPicture] | None = None, side: Any = None) -> tuple[bytes, torch.Tensor]:
+                 refs: list[DecodedPicture] | None = None, side: Any = None,
+                 skip_cost: Callable[[torch.Tensor, int], float] | None = None) -> tuple[bytes, torch.Tensor]:
         """Code ``x (1,3,H,W)`` in [0, 1] as P picture ``frame`` of ``view`` with references from ``dpb`` (or
         ``refs``, most recent first: a multi-view codec's inter-view reference), ``side`` for :meth:`_code`.
 
+        With ``skip_cost`` (``(x_hat (1,3,H,W), payload bits) -> cost``, the codec's rate-distortion cost) the
+        payload starts with the picture's mode byte (:data:`FRAME_CODED` or :data:`FRAME_SKIPPED`) and the encoder
+        codes the motion once, then the frame latent both ways, coded or skipped (:class:`SkippedFrameCoder`),
+        and keeps the cheaper; without it, the payload of files written before the skip mode (no mode byte).
+
         Puts the decoder's picture into ``dpb`` and returns ``(payload, x_hat (1,3,H,W) float32)``;
         :attr:`last_estimated_bits` holds the continuous-likelihood estimate of what was coded,
-        :attr:`last_symbol_counts` the non-zero and all symbols of each latent (:class:`EncodeCoder`)."""
+        :attr:`last_symbol_counts` the non-zero and all symbols of each coded latent (:class:`EncodeCoder`),
+        :attr:`last_frame_skipped` whether the frame latent was skipped."""
         if x.dim() != 4 or x.shape[:2] != (1, 3):
             raise InputError(f"inter compress takes one RGB picture (1, 3, H, W), got {tuple(x.shape)}")
         q = self._check_quality(torch.tensor([quality]), 1)
@@ -312,25 +343,50 @@ class InterModel(nn.Module):
                              f"{tuple(refs[0].frame.shape[-2:])}")
         coder = EncodeCoder(self.gaussian)
         try:
-            out = self._code(xp, refs, q, coder, side=side)
+            if skip_cost is None:
+                out = self._code(xp, refs, q, coder, side=side)
+                payload, skipped = encode_segments(coder.segments), False
+            else:
+                motion = self._code_motion(xp, refs, q, coder, side)
+                best: tuple[float, bytes, dict[str, Any], EncodeCoder, bool] | None = None
+                for skipped in (False, True):
+                    trial = coder.fork()
+                    out = self._code_frame(None if skipped else xp, refs, q,
+                                           SkippedFrameCoder() if skipped else trial, motion, side)
+                    payload = bytes([FRAME_SKIPPED if skipped else FRAME_CODED]) + encode_segments(trial.segments)
+                    cost = skip_cost(self._crop(out["x_hat"], h, w), 8 * len(payload))
+                    if best is None or cost < best[0]:
+                        best = (cost, payload, out, trial, skipped)
+                assert best is not None
+                _, payload, out, coder, skipped = best
         except ExactOverflowError as exc:
             raise CodecError(f"inter encoder: {exc}") from None
-        self.last_estimated_bits = coder.estimated_bits
+        self.last_estimated_bits = coder.estimated_bits + (0 if skip_cost is None else 8)  # the mode byte
         self.last_symbol_counts = coder.symbol_counts
+        self.last_frame_skipped = skipped
         dpb.put(view, frame, self._picture(out))
-        return encode_segments(coder.segments), self._crop(out["x_hat"], h, w)
+        return payload, self._crop(out["x_hat"], h, w)
 
     @torch.no_grad()
     def decompress(self, payload: bytes, dpb: DecodedPictureBuffer, view: int, frame: int, height: int,
                    width: int, quality: int, refs: list[DecodedPicture] | None = None, side: Any = None,
-                   ) -> torch.Tensor:
+                   frame_skip: bool = False) -> torch.Tensor:
         """The P picture ``(1,3,height,width)`` float32 from :meth:`compress`'s payload (the same ``refs`` and
-        ``side``); puts it into ``dpb``.  A payload that does not decode is a :class:`BitstreamError`."""
+        ``side``; ``frame_skip``: the payload starts with the mode byte, as :meth:`compress` writes it with a
+        ``skip_cost``); puts it into ``dpb``.  A payload that does not decode is a :class:`BitstreamError`."""
         q = self._check_quality(torch.tensor([quality]), 1)
         refs = refs or dpb.references(view, frame, self.cfg.references)
+        frame_coder: LatentCoder | None = None
+        if frame_skip:
+            if not payload or payload[0] not in (FRAME_CODED, FRAME_SKIPPED):
+                raise BitstreamError(f"P picture {frame} of view {view}: mode byte "
+                                     f"{payload[0] if payload else 'missing'}, not {FRAME_CODED} (frame latent "
+                                     f"coded) or {FRAME_SKIPPED} (skipped)")
+            frame_coder = SkippedFrameCoder() if payload[0] == FRAME_SKIPPED else None
+            payload = payload[1:]
         dec = SegmentDecoder(payload)
         try:
-            out = self._code(None, refs, q, DecodeCoder(dec, self.gaussian), side=side)
+            out = self._code(None, refs, q, DecodeCoder(dec, self.gaussian), side=side, frame_coder=frame_coder)
         except ExactOverflowError as exc:
             raise BitstreamError(f"inter payload decodes to out-of-range latents (corrupt): {exc}") from None
         dec.finish()
@@ -409,6 +465,13 @@ class EncodeCoder:
         self.estimated_bits = 0.0
         self.symbol_counts: dict[str, list[int]] = {}
 
+    def fork(self) -> EncodeCoder:
+        """A copy that codes on from this coder's state (the encoder's trials of one picture's frame latent)."""
+        other = EncodeCoder(self.gaussian)
+        other.segments, other.estimated_bits = list(self.segments), self.estimated_bits
+        other.symbol_counts = {k: list(v) for k, v in self.symbol_counts.items()}
+        return other
+
     def z(self, name: str, z: torch.Tensor | None, shape: tuple[int, ...], eb: EntropyBottleneck) -> torch.Tensor:
         medians = eb.medians.view(1, -1, 1, 1)
         sym = to_symbols(z, medians)
@@ -426,6 +489,19 @@ class EncodeCoder:
         self.segments += indexed_segments(sym.numpy(), self.gaussian.scale_table.index(sigma), self.gaussian.tables)
         self.estimated_bits -= float(torch.log2(self.gaussian.likelihood(y_hat, sigma, mu)).sum())
         return y_hat
+
+
+class SkippedFrameCoder:
+    """The frame latent of a skipped P picture (mode byte :data:`FRAME_SKIPPED`), the same on both sides: nothing
+    is coded, every symbol is 0, so ``z_hat`` is the factorized prior's medians and each ``y_hat`` its predicted
+    mean ``mu``.  Where the trained frame latent codes nothing (all symbols 0, mlvc-v3 on real frames), this is
+    the picture it would give, without the hyper-latent's bits (BENCHMARKS.md, "frame-latent skip")."""
+
+    def z(self, name: str, z: torch.Tensor | None, shape: tuple[int, ...], eb: EntropyBottleneck) -> torch.Tensor:
+        return dequantize(torch.zeros(shape, dtype=torch.int64), eb.medians.view(1, -1, 1, 1))
+
+    def y(self, name: str, y: torch.Tensor | None, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        return dequantize(torch.zeros(mu.shape, dtype=torch.int64), mu, mu.dtype)
 
 
 class DecodeCoder:
