@@ -19,7 +19,8 @@ stream, every other view a dependent view coded with the decoded views of the sa
                                 and the cheaper kept (option dependent_picture=rd, or =interview / =temporal),
                                 its distortion weighed by the pictures coded from it (reference_weight)
               every P and B picture, of every view: its frame latent coded or skipped, the cheaper (mlvc's
-                                frame-latent skip, option frame_skip; the same weight)
+                                frame-latent skip, option frame_skip; a dependent-model picture's distortion
+                                weighed as above, one coded as mlvc codes it as mlvc does)
     decode  the dependency set of the frames asked for (through the index's kinds: a B picture's reference, a
             dependent picture's views 0 and v-1 at its instant), read per (view, frame), nothing else: in low
             delay frame t of view v needs frames G*floor(t/G) .. t of views 0 .. v.

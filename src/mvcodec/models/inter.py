@@ -494,8 +494,9 @@ class EncodeCoder:
 class SkippedFrameCoder:
     """The frame latent of a skipped P picture (mode byte :data:`FRAME_SKIPPED`), the same on both sides: nothing
     is coded, every symbol is 0, so ``z_hat`` is the factorized prior's medians and each ``y_hat`` its predicted
-    mean ``mu``.  Where the trained frame latent codes nothing (all symbols 0, mlvc-v3 on real frames), this is
-    the picture it would give, without the hyper-latent's bits (BENCHMARKS.md, "frame-latent skip")."""
+    mean ``mu``.  Where the trained frame latent codes nothing (all symbols 0, mlvc-v3 on real frames), the
+    skipped picture differs from the coded one only through z (its medians instead of its coded values, which
+    move ``mu`` a little) and costs no hyper-latent bits (BENCHMARKS.md, "Frame-latent skip")."""
 
     def z(self, name: str, z: torch.Tensor | None, shape: tuple[int, ...], eb: EntropyBottleneck) -> torch.Tensor:
         return dequantize(torch.zeros(shape, dtype=torch.int64), eb.medians.view(1, -1, 1, 1))
