@@ -387,6 +387,13 @@ def test_shipped_mlvc_v3_skips_the_frame_latent_it_does_not_use(tmp_path: Path) 
         MlvcCodec(frame_skip="always")
 
 
+def test_a_header_whose_frame_skip_is_not_a_boolean_is_a_bitstream_error() -> None:
+    from types import SimpleNamespace
+    assert header_frame_skip(SimpleNamespace(codec_config={}), "mlvc") is False  # files before the skip mode
+    with pytest.raises(BitstreamError, match="frame_skip must be true or false"):
+        header_frame_skip(SimpleNamespace(codec_config={"frame_skip": 1}), "mlvc")
+
+
 def test_shipped_mlvc_v3_codes_its_motion_where_mlvc_v2_codes_none(tmp_path: Path) -> None:
     """mlvc-v3 (a flow net with a cost volume and the fixed motion stage: BENCHMARKS.md "The flow net never
     learned") codes non-zero motion-latent symbols, decodes them exactly, and predicts its P pictures better than
