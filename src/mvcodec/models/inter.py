@@ -220,9 +220,12 @@ class InterModel(nn.Module):
         return {"motion": v_hat, "flow": flow, "prediction": warp(ref, v_hat), "latents": {"y_mv": y_mv_hat}}
 
     def _code_frame(self, x: torch.Tensor | None, refs: list[DecodedPicture], quality: torch.Tensor,
-                    coder: LatentCoder, motion: dict[str, Any], side: Any) -> dict[str, Any]:
+                    coder: LatentCoder, motion: dict[str, Any], side: Any,
+                    contexts: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
         """The second half of :meth:`_code` after :meth:`_code_motion`'s ``motion``: contexts, the frame latents
-        (z, y) and the reconstruction (``motion`` is not changed, so the encoder can try two ``coder``)."""
+        (z, y) and the reconstruction (``motion`` is not changed, so the encoder can try two ``coder``;
+        ``contexts``, :meth:`_contexts` of this ``motion`` when the caller has them: they do not depend on the
+        frame latent, so the encoder's two trials share them)."""
         cfg = self.cfg
         refs = refs[: cfg.references]
         ref = refs[0].frame
@@ -230,7 +233,7 @@ class InterModel(nn.Module):
         enc_dt = torch.float32 if x is None else x.dtype
         hp, wp = ref.shape[-2:]
         v_hat, prediction, y_mv_hat = motion["motion"], motion["prediction"], motion["latents"]["y_mv"]
-        c1, c2, c3 = self._contexts(ref, refs[0].feature, v_hat, side)
+        c1, c2, c3 = contexts or self._contexts(ref, refs[0].feature, v_hat, side)
         y = z = None
         if x is not None:
             gain = self.gain[quality].unsqueeze(-1).unsqueeze(-1)
@@ -325,8 +328,9 @@ class InterModel(nn.Module):
 
         With ``skip_cost`` (``(x_hat (1,3,H,W), payload bits) -> cost``, the codec's rate-distortion cost) the
         payload starts with the picture's mode byte (:data:`FRAME_CODED` or :data:`FRAME_SKIPPED`) and the encoder
-        codes the motion once, then the frame latent both ways, coded or skipped (:class:`SkippedFrameCoder`),
-        and keeps the cheaper; without it, the payload of files written before the skip mode (no mode byte).
+        codes the motion and its contexts once, then the frame latent both ways, coded or skipped
+        (:class:`SkippedFrameCoder`), and keeps the cheaper; without it, the payload of files written before the
+        skip mode (no mode byte).
 
         Puts the decoder's picture into ``dpb`` and returns ``(payload, x_hat (1,3,H,W) float32)``;
         :attr:`last_estimated_bits` holds the continuous-likelihood estimate of what was coded,
@@ -348,11 +352,12 @@ class InterModel(nn.Module):
                 payload, skipped = encode_segments(coder.segments), False
             else:
                 motion = self._code_motion(xp, refs, q, coder, side)
+                contexts = self._contexts(refs[0].frame, refs[0].feature, motion["motion"], side)
                 best: tuple[float, bytes, dict[str, Any], EncodeCoder, bool] | None = None
                 for skipped in (False, True):
                     trial = coder.fork()
                     out = self._code_frame(None if skipped else xp, refs, q,
-                                           SkippedFrameCoder() if skipped else trial, motion, side)
+                                           SkippedFrameCoder() if skipped else trial, motion, side, contexts)
                     payload = bytes([FRAME_SKIPPED if skipped else FRAME_CODED]) + encode_segments(trial.segments)
                     cost = skip_cost(self._crop(out["x_hat"], h, w), 8 * len(payload))
                     if best is None or cost < best[0]:
