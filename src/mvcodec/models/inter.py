@@ -224,8 +224,8 @@ class InterModel(nn.Module):
                     contexts: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
         """The second half of :meth:`_code` after :meth:`_code_motion`'s ``motion``: contexts, the frame latents
         (z, y) and the reconstruction (``motion`` is not changed, so the encoder can try two ``coder``;
-        ``contexts``, :meth:`_contexts` of this ``motion`` when the caller has them: they do not depend on the
-        frame latent, so the encoder's two trials share them)."""
+        ``contexts``, :meth:`_motion_contexts` of this ``motion`` when the caller has them: they do not depend on
+        the frame latent, so the encoder's two trials share them)."""
         cfg = self.cfg
         refs = refs[: cfg.references]
         ref = refs[0].frame
@@ -233,7 +233,7 @@ class InterModel(nn.Module):
         enc_dt = torch.float32 if x is None else x.dtype
         hp, wp = ref.shape[-2:]
         v_hat, prediction, y_mv_hat = motion["motion"], motion["prediction"], motion["latents"]["y_mv"]
-        c1, c2, c3 = contexts or self._contexts(ref, refs[0].feature, v_hat, side)
+        c1, c2, c3 = contexts or self._motion_contexts(refs, motion, side)
         y = z = None
         if x is not None:
             gain = self.gain[quality].unsqueeze(-1).unsqueeze(-1)
@@ -248,6 +248,12 @@ class InterModel(nn.Module):
                                    composed_motions(v_hat, [r.motion for r in refs], len(refs)))
         x_hat = prediction + self.to_rgb(feature)
         return {**motion, "x_hat": x_hat, "feature": feature, "latents": {"y_mv": y_mv_hat, "y": y_hat}}
+
+    def _motion_contexts(self, refs: list[DecodedPicture], motion: dict[str, Any],
+                         side: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`_contexts` of :meth:`_code_motion`'s ``motion`` on the nearest reference: the one place that
+        says which picture the contexts come from, for the decoder's path and the encoder's shared trials."""
+        return self._contexts(refs[0].frame, refs[0].feature, motion["motion"], side)
 
     # Hooks of the coding path (the single-view networks here; the multi-view codec's dependent views add their
     # inter-view priors by overriding them).
@@ -352,7 +358,7 @@ class InterModel(nn.Module):
                 payload, skipped = encode_segments(coder.segments), False
             else:
                 motion = self._code_motion(xp, refs, q, coder, side)
-                contexts = self._contexts(refs[0].frame, refs[0].feature, motion["motion"], side)
+                contexts = self._motion_contexts(refs, motion, side)
                 best: tuple[float, bytes, dict[str, Any], EncodeCoder, bool] | None = None
                 for skipped in (False, True):
                     trial = coder.fork()
