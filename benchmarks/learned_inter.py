@@ -11,7 +11,7 @@ speed at 640x360.  Prints the markdown for BENCHMARKS.md.
                                                        [--codec lmvc [--base-weights-file F] [--simulcast]]
                                                        [--codec mv-mginr --rungs 1,2,3 --preset fast]
     .venv/bin/python benchmarks/learned_inter.py merge CLIP [--crop WxH] --parts q0,q2,1ref-q0=-1ref,...
-    .venv/bin/python benchmarks/learned_inter.py table CLIP [--crop WxH]
+    .venv/bin/python benchmarks/learned_inter.py table CLIP [--crop WxH] [--pairs TEST:ANCHOR,...]
     .venv/bin/python benchmarks/learned_inter.py speed CLIP [--frames 8] [--crop 640x360] [--quality 3]
 
 ``rd`` evaluates the first ``--frames`` frames of every view (low delay, intra period 32, as the issue asks) with
@@ -143,6 +143,13 @@ def table(args: argparse.Namespace) -> int:
                 rows.append((f"{m.group(1)}/{structure}", name))
     if "mlvc/ra" in series and "mlvc/ld" in series:
         rows.append(("mlvc/ra", "mlvc/ld"))   # what the hierarchy gives the P model
+    for pair in filter(None, (args.pairs or "").split(",")):  # asked for: TEST:ANCHOR
+        test, _, anchor = pair.partition(":")
+        missing = [name for name in (test, anchor) if name not in series]
+        if missing:
+            print(f"--pairs {pair}: no series {', '.join(missing)} in {folder}", file=sys.stderr)
+            return 2
+        rows.append((test, anchor))
     if rows:
         print("Against the same codec (ablations: full model as the test, the variant as the anchor; lmvc against "
               "mlvc simulcast: the inter-view gain):\n")
@@ -194,6 +201,8 @@ def main() -> int:
     p.add_argument("--part", help="rd: write ..._inter_rd_PART (one of several parallel runs; see merge)")
     p.add_argument("--no-anchor", action="store_true", help="rd: leave x265 to another part")
     p.add_argument("--parts", help="merge: comma-separated PART or PART=SERIES_SUFFIX (PART: a name, or a folder)")
+    p.add_argument("--pairs", help="table: more BD rows, comma-separated TEST:ANCHOR series "
+                   "(e.g. mlvc-v3-key/ld:mlvc-v3-skip/ld)")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--quality", type=int, default=3)
     p.add_argument("--structures", default="ld", help="rd: ld and/or ra (comma-separated); speed: the first")

@@ -18,7 +18,14 @@ from conftest import damage_packet, in_table_latents, synthetic_clip
 from mvcodec.api import encode_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs.base import DecodedFrame, EncodeSettings, Skipped
-from mvcodec.codecs.learned_inter import MlvcCodec, header_frame_skip, read_weights_file, save_mlvc_weights
+from mvcodec.codecs.learned_inter import (
+    MlvcCodec,
+    Rungs,
+    header_frame_skip,
+    header_rungs,
+    read_weights_file,
+    save_mlvc_weights,
+)
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.models.inter import InterConfig, build_inter
 from mvcodec.models.intra import IntraConfig, build_intra
@@ -27,9 +34,14 @@ TINY_INTRA = IntraConfig(N=16, M=32, Z=16, groups=(8, 8), qualities=3, blocks=0,
 TINY_INTER = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8)
 
 
-def write_weights(path: Path, seed: int = 0, inter_cfg: InterConfig = TINY_INTER) -> str:
+def write_weights(path: Path, seed: int = 0, inter_cfg: InterConfig = TINY_INTER, intra_gain: float = 1.0) -> str:
+    """Random-init weights; ``intra_gain`` scales the intra model's latents (an untrained one codes all zeros at
+    every rung)."""
     torch.manual_seed(seed)
     intra, inter = build_intra(TINY_INTRA), in_table_latents(build_inter(inter_cfg))
+    with torch.no_grad():
+        intra.gain.mul_(intra_gain)
+        intra.inv_gain.div_(intra_gain)
     intra.update()
     inter.update()
     return save_mlvc_weights(intra, inter, path)
@@ -217,6 +229,56 @@ def test_bad_quality_and_structure_options_are_input_errors(weights_file: Path, 
         MlvcCodec(weights_file=str(weights_file), ra_gop=6)
     with pytest.raises(InputError, match="b_reference"):
         MlvcCodec(weights_file=str(weights_file), b_reference="both")
+
+
+def packets(path: Path) -> dict[tuple[int, int], bytes]:
+    with MvcReader(path) as reader:
+        return {(e.view, e.first_frame): reader.read_packet(e) for e in reader.select()}
+
+
+def test_key_pictures_are_coded_at_the_key_rung(tmp_path: Path) -> None:
+    """Each intra period's I picture is coded at the key rung (option key_offset: default the top rung, 2 for
+    these weights), the P pictures at the quality asked; the header says key_quality where it differs; key_offset=0
+    writes the files of earlier versions (no header key); every file decodes to the encoder's pictures."""
+    torch.set_num_threads(1)
+    weights_file = tmp_path / "w.safetensors"
+    write_weights(weights_file, intra_gain=30.0)
+    clip = synthetic_clip(views=1, frames=4, height=32, width=64, seed=3)
+    cases = {"top-q0": ({}, 0), "1-q0": ({"key_offset": "1"}, 0), "0-q0": ({"key_offset": 0}, 0),
+             "0-q2": ({"key_offset": "0"}, 2), "intra-q0": ({}, 0)}
+    coded = {}
+    for name, (options, q) in cases.items():
+        path = tmp_path / f"{name}.mvc"
+        codec = MlvcCodec(weights_file=str(weights_file), **options)
+        structure = "intra" if name.startswith("intra") else "ld"
+        extra = encode_file(clip, codec, EncodeSettings(q, structure, gop=3), path).extra
+        with MvcReader(path) as reader:
+            coded[name] = reader.header.codec_config, packets(path)
+        pictures = np.stack([d.rgb for d in decode_all(path, weights_file)[0]])
+        assert hashlib.sha256(pictures.tobytes()).hexdigest() == extra["reconstruction_sha256"]
+    assert [coded[n][0].get("key_quality") for n in cases] == [2, 1, None, None, None]
+    assert all(coded[n][0]["quality"] == cases[n][1] for n in cases)
+    top, same = coded["top-q0"][1], coded["0-q2"][1]
+    assert top[(0, 0)] == same[(0, 0)] and top[(0, 3)] == same[(0, 3)]  # the I pictures: rung 2 in both
+    assert top[(0, 0)] != coded["0-q0"][1][(0, 0)] != coded["1-q0"][1][(0, 0)]
+    assert coded["intra-q0"][1][(0, 0)] == coded["0-q0"][1][(0, 0)]  # all-intra: every picture at the quality
+    for bad in ("-1", "x", "65", "1.5"):
+        with pytest.raises(InputError, match="key_offset"):
+            MlvcCodec(weights_file=str(weights_file), key_offset=bad)
+
+
+def test_a_header_whose_key_quality_is_not_a_rung_is_a_bitstream_error() -> None:
+    from types import SimpleNamespace
+
+    def header(**cfg: object) -> SimpleNamespace:
+        return SimpleNamespace(codec_id="mlvc", codec_config=cfg)
+
+    assert header_rungs(header(quality=1), 2) == Rungs(1, 1)  # files before the key rung
+    assert header_rungs(header(quality=1, key_quality=2), 2) == Rungs(1, 2)
+    for bad in ({"quality": 1, "key_quality": 3}, {"quality": 1, "key_quality": "2"},
+                {"quality": 1, "key_quality": True}, {"quality": -1}, {}):
+        with pytest.raises(BitstreamError, match="not a rung in 0..2"):
+            header_rungs(header(**bad), 2)
 
 
 @pytest.fixture(scope="module")

@@ -112,10 +112,35 @@ def test_view_0_decodes_with_the_single_view_decoder_alone(coded, weights, tmp_p
     path, _, _ = coded
     base_file = tmp_path / "view0.mvc"
     assert extract_base_view(path, base_file, codec(weights)) == 5
+    with MvcReader(base_file) as reader:
+        assert reader.header.codec_config["key_quality"] == 2  # the key pictures' rung travels with them
     single = list(decode_file(base_file, codec=MlvcCodec(weights_file=str(weights[1]))))
     multi = list(decode_file(path, views=[0], codec=codec(weights)))
     assert [f.frame for f in single] == [0, 1, 2, 3, 4]
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(single, multi))
+
+
+def test_every_views_key_pictures_are_coded_at_the_key_rung(weights, tmp_path) -> None:
+    """The key pictures of every view (view 0's intra picture, a dependent view's inter-view key picture) are coded
+    at the key rung: rung 0 with the default key_offset (the top rung, 2) writes the key pictures that rung 2
+    with key_offset=0 writes, and decodes exactly."""
+    torch.set_num_threads(1)
+    clip = synthetic_clip(views=2, frames=3, height=32, width=64, seed=4)
+    coded = {}
+    for name, q, options in (("top", 0, {}), ("same", 2, {"key_offset": "0"}), ("same-q0", 0, {"key_offset": "0"})):
+        path = tmp_path / f"{name}.mvc"
+        c = codec(weights, key_picture="interview", frame_skip="off", **options)
+        extra = encode_file(clip, c, EncodeSettings(q, "ld", gop=3), path).extra
+        frames = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=c)}
+        assert decoded_psnr(frames, clip.frames) == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
+        with MvcReader(path) as reader:
+            coded[name] = ({(e.view, e.first_frame): (e.kind, reader.read_packet(e)) for e in reader.select()},
+                           reader.header.codec_config.get("key_quality"))
+    assert coded["top"][1] == 2 and coded["same"][1] is None
+    assert coded["top"][0][(1, 0)][0] == INTERVIEW_KEY_PACKET
+    assert all(coded["top"][0][key] == coded["same"][0][key] for key in ((0, 0), (1, 0)))
+    assert coded["top"][0][(1, 1)] != coded["same"][0][(1, 1)]  # the P pictures at their own rungs
+    assert coded["top"][0][(1, 0)] != coded["same-q0"][0][(1, 0)]  # and the key picture's rung matters
 
 
 @pytest.mark.parametrize("view, frames, packets", [(1, range(1, 2), 4), (0, range(4, 5), 2), (1, range(3, 4), 2)])

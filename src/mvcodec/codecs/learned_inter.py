@@ -11,11 +11,16 @@ each view coded on its own (simulcast); low delay or random access, with an intr
                                                                   --> packet (v, t, kind 4 past / 5 future)
             the decoder's own reconstructions (returned by both models) --> PSNR-RGB the encoder reports
     decode  header codec_config {"quality", "intra", "inter", "weights", "intra_sha256", "inter_sha256"
-            [, "ra_gop"] [, "frame_skip": true]} + weights_sha256 --> both models; frame t of view v reads the
+            [, "key_quality"] [, "ra_gop"] [, "frame_skip": true]} + weights_sha256 --> both models; frame t of
+            view v reads the
             packets of its dependency set only (ld: frames G*floor(t/G) .. t of that view; ra: its B chain, the
             anchors and the I picture)
 
-Quality: the rung ``q`` (0 = fewest bits .. Q-1) of both models' gain vectors.  Structure: "ld" (low-delay P),
+Quality: the rung ``q`` (0 = fewest bits .. Q-1) of both models' gain vectors, for the P and B pictures; the I
+picture that starts each intra period (the key picture: every other picture of the period is predicted from it,
+directly or not) is coded at the key rung, option ``key_offset=N`` rungs above ``q`` or ``top`` (the default: the
+model's top rung), clamped to the top; the header says ``"key_quality"`` where it differs from ``"quality"``
+(:class:`Rungs`).  Structure: "ld" (low-delay P),
 "ra" (hierarchical B over GOPs of ``ra_gop`` frames, option, default 8; B pictures coded by the P model from
 the cheaper of their two references, option ``b_reference=rd|past|future``), "intra" (every frame intra).
 
@@ -81,6 +86,9 @@ B_FUTURE_PACKET = 5  # ... from its future candidate
 DEFAULT_WEIGHTS = "mlvc-v3"
 B_REFERENCES = ("rd", "past", "future")
 FRAME_SKIP_MODES = ("rd", "off")
+KEY_OFFSET_TOP = "top"
+"""Option ``key_offset``'s default: every key picture at the model's top rung (BENCHMARKS.md, "Key pictures at the
+top rung": on euroc the whole intra period follows its key picture, which costs a few percent of the period)."""
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
@@ -105,6 +113,11 @@ class MlvcWeights:
 
     def part(self, prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix):]: v for k, v in self.state.items() if k.startswith(prefix)}
+
+    @property
+    def top_rung(self) -> int:
+        """The highest rung both models' gain ladders have."""
+        return min(self.intra_config.qualities, self.inter_config.qualities) - 1
 
     def models(self) -> tuple[IntraModel, InterModel]:
         """Both models in eval mode; weights that do not fit or lack coding tables are a :class:`CodecError`."""
@@ -187,6 +200,53 @@ def nonzero_shares(total: dict[str, list[int]]) -> dict[str, float]:
     return {name: nonzero / n for name, (nonzero, n) in sorted(total.items()) if n}
 
 
+@dataclass(frozen=True)
+class Rungs:
+    """The rungs of a file's pictures: ``quality`` for the P and B pictures, ``key`` for the I picture that starts
+    each intra period of more than one picture (HM's and x265's lower QP for I slices, here in rungs of the gain
+    ladder).  With the frame latent skipped, a P picture is its references moved by coded motion, so the period's
+    quality follows its key picture's while the key picture is a few percent of the period's bits."""
+
+    quality: int
+    key: int
+
+    def of(self, p: PlannedPicture) -> int:
+        """The rung of picture ``p`` of a period's plan (an ``I`` picture is the period's key picture)."""
+        return self.key if p.type == "I" else self.quality
+
+
+def key_offset_option(options: dict[str, Any]) -> int | None:
+    """Option ``key_offset``: how many rungs above the others a key picture is coded, or None for ``top`` (the
+    default: the model's top rung); anything else is a one-line :class:`InputError`."""
+    value = str(options.get("key_offset", KEY_OFFSET_TOP))
+    if value == KEY_OFFSET_TOP:
+        return None
+    if not value.isdigit() or int(value) > 64:
+        raise InputError(f"key_offset must be {KEY_OFFSET_TOP} or a number of rungs 0..64, got {value!r}")
+    return int(value)
+
+
+def encoder_rungs(quality: int, top: int, key_offset: int | None, structure: str, gop: int) -> Rungs:
+    """The rungs an encoder codes with at rung ``quality`` of a ladder ``0 .. top``: the key pictures
+    ``key_offset`` rungs higher (None: at ``top``), clamped; every picture at ``quality`` where every picture is
+    an I picture (structure ``intra`` or an intra period of 1)."""
+    if structure == "intra" or gop == 1:
+        return Rungs(quality, quality)
+    return Rungs(quality, top if key_offset is None else min(quality + key_offset, top))
+
+
+def header_rungs(h: MvcHeader, top: int) -> Rungs:
+    """The rungs of a learned predictive codec's file: ``"quality"`` and ``"key_quality"`` (absent in files of
+    earlier versions: the same rung), each a rung in ``0 .. top``, or a :class:`BitstreamError`."""
+    cfg = h.codec_config
+    quality = cfg.get("quality")
+    key = cfg.get("key_quality", quality)
+    for name, value in (("quality", quality), ("key_quality", key)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+            raise BitstreamError(f"{h.codec_id} header has {name} {value!r}, not a rung in 0..{top}")
+    return Rungs(quality, key)
+
+
 def structure_options(options: dict[str, Any]) -> tuple[int, str]:
     """The coding-structure options of the learned predictive codecs: (``ra_gop``, ``b_reference``)."""
     return check_ra_gop(options.get("ra_gop", DEFAULT_RA_GOP)), choice_option(options, "b_reference", B_REFERENCES)
@@ -201,11 +261,13 @@ def choice_option(options: dict[str, Any], name: str, choices: Iterable[str], de
     return value
 
 
-def header_config(w: MlvcWeights, quality: int, ra_gop: int | None, frame_skip: bool) -> dict[str, Any]:
-    """The ``codec_config`` of an mlvc file (``ra_gop``: None unless random access; ``frame_skip``: the P and B
-    payloads start with the mode byte); ``lmvc`` writes it for view 0 too
+def header_config(w: MlvcWeights, rungs: Rungs, ra_gop: int | None, frame_skip: bool) -> dict[str, Any]:
+    """The ``codec_config`` of an mlvc file (``rungs``: ``key_quality`` written only where it differs, so
+    ``key_offset=0`` writes the files of earlier versions; ``ra_gop``: None unless random access; ``frame_skip``:
+    the P and B payloads start with the mode byte); ``lmvc`` writes it for view 0 too
     (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`)."""
-    return {"quality": quality, "intra": w.intra_config.to_json(), "inter": w.inter_config.to_json(),
+    return {"quality": rungs.quality, **({"key_quality": rungs.key} if rungs.key != rungs.quality else {}),
+            "intra": w.intra_config.to_json(), "inter": w.inter_config.to_json(),
             "weights": w.id, "intra_sha256": state_sha256(w.part("intra.")),
             "inter_sha256": state_sha256(w.part("inter.")), **({"ra_gop": ra_gop} if ra_gop is not None else {}),
             **({"frame_skip": True} if frame_skip else {})}
@@ -266,8 +328,9 @@ def temporal_references(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, ca
 
 def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,
                      x: torch.Tensor, q: int, b_reference: str = "rd", frame_skip: bool = False) -> CodedPicture:
-    """Code picture ``p`` of view ``v`` (``x (1,3,H,W)`` in [0, 1]) as ``mlvc`` does (module docstring), putting the
-    decoder's picture into ``dpb``; ``lmvc`` codes its view 0 with this, so both write the same packets."""
+    """Code picture ``p`` of view ``v`` (``x (1,3,H,W)`` in [0, 1]) at rung ``q`` (``Rungs.of(p)``) as ``mlvc`` does
+    (module docstring), putting the decoder's picture into ``dpb``; ``lmvc`` codes its view 0 with this, so both
+    write the same packets."""
     t = p.frame
     if p.type == "I":
         coded = intra.encode(x, q)
@@ -307,7 +370,7 @@ def cheapest(x: torch.Tensor, q: int, dpb: DecodedPictureBuffer, v: int, t: int,
 
 def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer, payload: bytes, kind: int,
                        v: int, p: PlannedPicture, h: MvcHeader, quality: int) -> torch.Tensor:
-    """The picture :func:`code_single_view` coded, from its payload; puts it into ``dpb``."""
+    """The picture :func:`code_single_view` coded at rung ``quality``, from its payload; puts it into ``dpb``."""
     t = p.frame
     expected = {"I": (INTRA_PACKET,), "P": (INTER_PACKET,), "B": (B_PAST_PACKET, B_FUTURE_PACKET)}[p.type]
     if kind not in expected:
@@ -354,20 +417,24 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
     id = "mlvc"
     description = "learned P-frame codec (DCVC-TCM contexts + M-LVC multiple references), views coded on their own"
     default_qualities = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)  # cheapest first
-    quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 by default); higher = more bits, better"
+    quality_help = ("rung of the gain ladder 0..Q-1 (Q = 6 by default) of the P and B pictures (the I pictures: "
+                    "option key_offset); higher = more bits, better")
     options_help = (f"weights=ID (shipped weights, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors); "
                     f"ra: ra_gop=2..64 (hierarchical GOP, default {DEFAULT_RA_GOP}), b_reference=rd|past|future; "
                     "frame_skip=rd|off (a P or B picture's frame latent coded or skipped, the cheaper, default rd; "
-                    "off: the files of earlier versions)")
+                    "off: the files of earlier versions); key_offset=N|top (each intra period's I picture coded N "
+                    "rungs above the others, clamped, or at the top rung: default top; 0: the files of earlier "
+                    "versions)")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "inter"
-    extra_options: tuple[str, ...] = ("ra_gop", "b_reference", "frame_skip")
+    extra_options: tuple[str, ...] = ("ra_gop", "b_reference", "frame_skip", "key_offset")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
         self.ra_gop, self.b_reference = structure_options(options)
         self.frame_skip = choice_option(options, "frame_skip", FRAME_SKIP_MODES) == "rd"
+        self.key_offset = key_offset_option(options)
         super().__init__(**options)
         self._models: dict[str, tuple[IntraModel, InterModel]] = {}
 
@@ -384,21 +451,23 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         return self._models[weights.sha256]
 
     # ------------------------------------------------------------------------------------------ encode
-    def rung(self, quality: float, weights: MlvcWeights) -> int:
-        top = min(weights.intra_config.qualities, weights.inter_config.qualities)
-        if quality != int(quality) or not 0 <= int(quality) < top:
-            raise InputError(f"codec mlvc takes a quality rung in 0..{top - 1}, got {quality}")
-        return int(quality)
+    def rungs(self, settings: EncodeSettings, weights: MlvcWeights) -> Rungs:
+        """The rungs of the pictures (:class:`Rungs`) for ``settings.quality``, a rung of both models' ladders."""
+        top = weights.top_rung
+        quality = settings.quality
+        if quality != int(quality) or not 0 <= int(quality) <= top:
+            raise InputError(f"codec mlvc takes a quality rung in 0..{top}, got {quality}")
+        return encoder_rungs(int(quality), top, self.key_offset, settings.structure, settings.gop)
 
     def config(self, settings: EncodeSettings) -> dict[str, Any]:
         w = self.weights()
-        return header_config(w, self.rung(settings.quality, w), self.ra_gop if settings.structure == "ra" else None,
+        return header_config(w, self.rungs(settings, w), self.ra_gop if settings.structure == "ra" else None,
                              self.frame_skip)
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
         weights = self.weights()
         intra, inter = self.models(weights)
-        q = self.rung(settings.quality, weights)
+        rungs = self.rungs(settings, weights)
         gop = 1 if settings.structure == "intra" else settings.gop
         info = source.info
         acc = MetricAccumulator(ms_ssim=False)
@@ -417,8 +486,8 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                 pictures: dict[int, Any] = {}
                 for i, p in enumerate(plan):
                     frame = window.frame(v, p.frame)
-                    coded = code_single_view(intra, inter, dpb, v, p, to_tensor(frame), q, self.b_reference,
-                                             self.frame_skip)
+                    coded = code_single_view(intra, inter, dpb, v, p, to_tensor(frame), rungs.of(p),
+                                             self.b_reference, self.frame_skip)
                     skipped += coded.frame_skipped
                     writer.write_packet(v, p.frame, 1, coded.payload, coded.kind)
                     pictures[p.frame] = to_uint8(coded.x_hat)
@@ -454,10 +523,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
             raise BitstreamError(f"mlvc header: {exc}") from None
         if (intra_cfg, inter_cfg) != (weights.intra_config, weights.inter_config):
             raise BitstreamError(f"mlvc header's model configs are not those of weights {weights.id}")
-        quality = cfg.get("quality")
-        top = min(intra_cfg.qualities, inter_cfg.qualities)
-        if not isinstance(quality, int) or not 0 <= quality < top:
-            raise BitstreamError(f"mlvc header has quality {quality!r}, not a rung in 0..{top - 1}")
+        rungs = header_rungs(h, weights.top_rung)
         gop = 1 if h.structure == "intra" else h.gop
         ra_gop = header_ra_gop(h, self.id)
         intra, inter = self.models(weights)
@@ -466,11 +532,11 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
             for start, stop in periods(frames, gop, h.frames):
                 plan = {p.frame: p for p in period_plan(start, stop, h.structure, inter_cfg.references, ra_gop)}
                 wanted = range(max(frames.start, start), min(frames.stop, stop))
-                yield from self._decode_period(index, (intra, inter), plan, v, wanted, quality, skip_damaged)
+                yield from self._decode_period(index, (intra, inter), plan, v, wanted, rungs, skip_damaged)
 
     @staticmethod
     def _decode_period(index: PacketIndex, models: tuple[IntraModel, InterModel], plan: dict[int, PlannedPicture],
-                       v: int, wanted: range, quality: int, skip_damaged: bool) -> Iterator[DecodedFrame | Skipped]:
+                       v: int, wanted: range, rungs: Rungs, skip_damaged: bool) -> Iterator[DecodedFrame | Skipped]:
         """Decode the dependency set of frames ``wanted`` of view ``v`` in the period's coding order ``plan``."""
         dpb = DecodedPictureBuffer(len(plan))
 
@@ -480,8 +546,8 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
 
         def decode_one(key: tuple[int, int]) -> np.ndarray:
             payload, kind = index.read(*key)
-            return to_uint8(decode_single_view(*models, dpb, payload, kind, v, plan[key[1]], index.reader.header,
-                                               quality))
+            p = plan[key[1]]
+            return to_uint8(decode_single_view(*models, dpb, payload, kind, v, p, index.reader.header, rungs.of(p)))
 
         keep = {(v, t) for t in wanted}
         needed = dependency_set(keep, deps)

@@ -62,6 +62,7 @@ from mvcodec.codecs.learned_inter import (
     MlvcCodec,
     MlvcWeights,
     PacketIndex,
+    Rungs,
     add_symbol_counts,
     b_candidates,
     cheapest,
@@ -71,6 +72,7 @@ from mvcodec.codecs.learned_inter import (
     header_config,
     header_frame_skip,
     header_ra_gop,
+    header_rungs,
     nonzero_shares,
     skip_cost,
     state_sha256,
@@ -203,10 +205,11 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     id = "lmvc"
     description = "learned multi-view codec: view 0 = mlvc, dependent views with LMVC inter-view priors + HDC"
     default_qualities = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
-    quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 by default); higher = more bits, better"
+    quality_help = MlvcCodec.quality_help
     options_help = (f"weights=ID (shipped, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors), "
                     "base_weights_file=PATH (the mlvc weights it extends, when not shipped); "
-                    "ra: ra_gop=2..64, b_reference=rd|past|future, frame_skip=rd|off (as mlvc); "
+                    "ra: ra_gop=2..64, b_reference=rd|past|future, frame_skip=rd|off, key_offset=N|top (as mlvc; "
+                    "every view's key pictures); "
                     "key_picture=rd|interview|intra (a dependent view's key pictures: the cheaper of both, "
                     "default rd); dependent_picture=rd|interview|temporal (its P and B pictures: with the "
                     "inter-view model or alone as mlvc, the cheaper, default rd); reference_weight=A (that choice "
@@ -215,14 +218,14 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "multiview"
-    extra_options = ("base_weights_file", "ra_gop", "b_reference", "frame_skip", "key_picture", "dependent_picture",
-                     "reference_weight")
+    extra_options = ("base_weights_file", "ra_gop", "b_reference", "frame_skip", "key_offset", "key_picture",
+                     "dependent_picture", "reference_weight")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
         super().__init__(**options)
         base_file = options.get("base_weights_file")
-        structure = {k: options[k] for k in ("ra_gop", "b_reference", "frame_skip") if k in options}
+        structure = {k: options[k] for k in ("ra_gop", "b_reference", "frame_skip", "key_offset") if k in options}
         self._base = MlvcCodec(**({"weights_file": base_file} if base_file else {}), **structure)
         self._models: dict[str, DependentViewModel] = {}
         self.key_picture = choice_option(options, "key_picture", KEY_PICTURE_MODES)
@@ -268,7 +271,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         w = self.weights()
         base = self.base_weights(w.base_sha256)
         ra_gop = self._base.ra_gop if settings.structure == "ra" else None
-        return {**header_config(base, self._base.rung(settings.quality, base), ra_gop, self._base.frame_skip),
+        return {**header_config(base, self._base.rungs(settings, base), ra_gop, self._base.frame_skip),
                 "base_sha256": base.sha256, "dependent": w.config.to_json(), "weights": w.id,
                 "dependent_sha256": state_sha256(w.state)}
 
@@ -276,7 +279,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         weights = self.weights()
         base = self.base_weights(weights.base_sha256)
         models = self.models(weights, base)
-        q = self._base.rung(settings.quality, base)
+        rungs = self._base.rungs(settings, base)
         gop = 1 if settings.structure == "intra" else settings.gop
         info = source.info
         acc = MetricAccumulator(ms_ssim=False)
@@ -302,7 +305,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
             kinds: dict[tuple[int, int], int] = {}
             for i, (v, t) in enumerate(order):
                 frame = window.frame(v, t)
-                coded = self._code_picture(models, dpb, v, plan[t], gop, q, to_tensor(frame), kinds)
+                coded = self._code_picture(models, dpb, v, plan[t], gop, rungs.of(plan[t]), to_tensor(frame), kinds)
                 kinds[(v, t)] = coded.kind
                 writer.write_packet(v, t, 1, coded.payload, coded.kind)
                 acc.add(v, frame, to_uint8(coded.x_hat))
@@ -327,7 +330,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     def _code_picture(self, models: tuple[IntraModel, InterModel, DependentViewModel], dpb: DecodedPictureBuffer,
                       v: int, p: PlannedPicture, gop: int, q: int, x: torch.Tensor,
                       kinds: dict[tuple[int, int], int]) -> CodedPicture:
-        """Code picture (v, p.frame) (module docstring); ``kinds``: the packet kinds coded so far."""
+        """Code picture (v, p.frame) at rung ``q`` (module docstring); ``kinds``: the packet kinds coded so far."""
         intra, inter, dep = models
         if gop == 1 or v == 0:
             return code_single_view(intra, inter, dpb, v, p, x, q, self._base.b_reference, self._base.frame_skip)
@@ -391,20 +394,17 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
             raise BitstreamError(f"lmvc header's dependent config is not that of weights {weights.id}")
         base = self.base_weights(base_sha)
         models = self.models(weights, base)
-        quality = cfg.get("quality")
-        top = min(base.intra_config.qualities, base.inter_config.qualities)
-        if not isinstance(quality, int) or not 0 <= quality < top:
-            raise BitstreamError(f"lmvc header has quality {quality!r}, not a rung in 0..{top - 1}")
+        rungs = header_rungs(h, base.top_rung)
         gop = 1 if h.structure == "intra" else h.gop
         ra_gop = header_ra_gop(h, self.id)
         index = PacketIndex(reader)
         for start, stop in periods(frames, gop, h.frames):
             plan = {p.frame: p for p in period_plan(start, stop, h.structure, models[1].cfg.references, ra_gop)}
             wanted = range(max(frames.start, start), min(frames.stop, stop))
-            yield from self._decode_period(index, models, plan, views, wanted, quality, skip_damaged)
+            yield from self._decode_period(index, models, plan, views, wanted, rungs, skip_damaged)
 
     def _decode_period(self, index: PacketIndex, models: tuple[IntraModel, InterModel, DependentViewModel],
-                       plan: dict[int, PlannedPicture], views: Sequence[int], wanted: range, quality: int,
+                       plan: dict[int, PlannedPicture], views: Sequence[int], wanted: range, rungs: Rungs,
                        skip_damaged: bool) -> Iterator[DecodedFrame | Skipped]:
         """Decode the dependency set of frames ``wanted`` of ``views`` in the period's coding order (time-major);
         yield them view by view.  A damaged packet costs exactly the pictures that depend on it."""
@@ -426,7 +426,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
             return [(v, r) for r in own] + [(0, t), (v - 1, t)]
 
         def decode_one(key: tuple[int, int]) -> np.ndarray:
-            return to_uint8(self._decode_picture(models, dpb, index, key[0], plan[key[1]], quality))
+            p = plan[key[1]]
+            return to_uint8(self._decode_picture(models, dpb, index, key[0], p, rungs.of(p)))
 
         keep = {(v, t) for v in views for t in wanted}
         needed = dependency_set(keep, deps)
@@ -436,7 +437,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
 
     def _decode_picture(self, models: tuple[IntraModel, InterModel, DependentViewModel], dpb: DecodedPictureBuffer,
                         index: PacketIndex, v: int, p: PlannedPicture, quality: int) -> torch.Tensor:
-        """Picture (v, p.frame) from its packet (read here); puts it into ``dpb``."""
+        """Picture (v, p.frame) at rung ``quality`` from its packet (read here); puts it into ``dpb``."""
         intra, inter, dep = models
         h = index.reader.header
         t = p.frame
@@ -461,7 +462,7 @@ def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: Lmv
             raise InputError(f"{src}: made by codec {h.codec_id!r}, not lmvc")
         base = codec.base_weights(str(h.codec_config.get("base_sha256", "")))
         header = MvcHeader(MlvcCodec.id, 1, h.frames, h.width, h.height, h.fps_num, h.fps_den, h.structure, h.gop,
-                           header_config(base, int(h.codec_config["quality"]), header_ra_gop(h, LmvcCodec.id)
+                           header_config(base, header_rungs(h, base.top_rung), header_ra_gop(h, LmvcCodec.id)
                                          if h.structure == "ra" else None, header_frame_skip(h, LmvcCodec.id)),
                            base.sha256,
                            h.view_names[:1], h.cameras[:1] if h.cameras else None)
