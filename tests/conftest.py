@@ -30,6 +30,13 @@ def synthetic_clip(views: int = 2, frames: int = 6, height: int = 48, width: int
     return MultiViewClip(out, fps=25.0, view_names=tuple(f"cam{v}" for v in range(views)))
 
 
+def static_clip(views: int = 2, frames: int = 4, height: int = 32, width: int = 64, seed: int = 0) -> MultiViewClip:
+    """:func:`synthetic_clip`'s first instant held still: every frame of a view equals its frame 0."""
+    first = synthetic_clip(views, 1, height, width, seed).frames
+    return MultiViewClip(np.repeat(first, frames, axis=1), fps=25.0,
+                         view_names=tuple(f"cam{v}" for v in range(views)))
+
+
 @pytest.fixture
 def small_clip() -> MultiViewClip:
     return synthetic_clip()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import damage_packet, in_table_latents, synthetic_clip
+from conftest import damage_packet, in_table_latents, static_clip, synthetic_clip
 
 from mvcodec.api import encode_file
 from mvcodec.bitstream import MvcReader
@@ -56,11 +56,12 @@ def weights_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def coded(weights_file: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, np.ndarray]:
-    """2 views x 4 frames x 64x96, intra period 3: frames 0 (I), 1, 2 (P), 3 (I)."""
+    """2 views x 4 frames x 64x96, intra period 3: frames 0 (I), 1, 2 (P), 3 (I); no picture copy (an untrained
+    model's P picture loses to its reference copied, and these tests are about the coded latents)."""
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=4, height=64, width=96)
     path = tmp_path_factory.mktemp("c") / "clip.mvc"
-    codec = MlvcCodec(weights_file=str(weights_file))
+    codec = MlvcCodec(weights_file=str(weights_file), picture_copy="off")
     result = encode_file(clip, codec, EncodeSettings(1, "ld", gop=3), path)
     return path, result.extra, clip.frames
 
@@ -265,6 +266,33 @@ def test_key_pictures_are_coded_at_the_key_rung(tmp_path: Path) -> None:
     for bad in ("-1", "x", "65", "1.5"):
         with pytest.raises(InputError, match="key_offset"):
             MlvcCodec(weights_file=str(weights_file), key_offset=bad)
+
+
+@pytest.mark.parametrize("structure", ["ld", "ra"])
+def test_a_static_scenes_p_and_b_pictures_are_copied(weights_file: Path, tmp_path: Path, structure: str) -> None:
+    """Picture copy (the default with the frame-latent skip): a P or B picture that its reference already shows
+    costs the mode byte alone; the header says ``picture_copy``; ``picture_copy=off`` writes no copies and no key;
+    both decode to the encoder's pictures.  It needs the mode byte: with ``frame_skip=off`` asking for it is an
+    input error."""
+    torch.set_num_threads(1)
+    clip = static_clip(views=1, frames=5, height=32, width=64)
+    size, copied = {}, {}
+    for mode in ("rd", "off"):
+        path = tmp_path / f"{mode}.mvc"
+        codec = MlvcCodec(weights_file=str(weights_file), picture_copy=mode, ra_gop=4)
+        extra = encode_file(clip, codec, EncodeSettings(1, structure, gop=5), path).extra
+        size[mode], copied[mode] = path.stat().st_size, extra["pictures_copied"]
+        with MvcReader(path) as reader:
+            assert reader.header.codec_config.get("picture_copy", False) == (mode == "rd")
+        pictures = np.stack([d.rgb for d in decode_all(path, weights_file)[0]])
+        assert hashlib.sha256(pictures.tobytes()).hexdigest() == extra["reconstruction_sha256"]
+    assert copied == {"rd": 4, "off": 0} and size["rd"] < size["off"]
+    assert all(len(p) == 1 for key, p in packets(tmp_path / "rd.mvc").items() if key[1] > 0)
+    with pytest.raises(InputError, match="picture_copy needs frame_skip=rd"):
+        MlvcCodec(weights_file=str(weights_file), frame_skip="off", picture_copy="rd")
+    with pytest.raises(InputError, match="picture_copy must be one of rd, off"):
+        MlvcCodec(weights_file=str(weights_file), picture_copy="always")
+    assert not MlvcCodec(weights_file=str(weights_file), frame_skip="off").picture_copy
 
 
 def test_a_header_whose_key_quality_is_not_a_rung_is_a_bitstream_error() -> None:

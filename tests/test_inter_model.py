@@ -13,7 +13,7 @@ from mvcodec.errors import BitstreamError, InputError
 from mvcodec.layers.flow import FlowNet, cost_volume
 from mvcodec.layers.warp import compose, downsample_flow, upsample_flow, warp
 from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
-from mvcodec.models.inter import FRAME_CODED, FRAME_SKIPPED, InterConfig, InterModel, build_inter
+from mvcodec.models.inter import FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED, InterConfig, InterModel, build_inter
 
 TINY = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8)
 ABLATION = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8, references=1,
@@ -299,6 +299,42 @@ def test_frame_latent_skip_picks_the_cheaper_mode_and_decodes_exactly(prefer: st
     assert torch.equal(model.decompress(payload, dec, 0, 1, 64, 64, 1, frame_skip=True), x_hat)
     with pytest.raises(BitstreamError, match="mode byte"):
         model.decompress(b"\x07" + payload[1:], dec, 0, 1, 64, 64, 1, frame_skip=True)
+
+
+def test_a_copied_picture_is_its_reference_and_the_mode_byte_alone() -> None:
+    """compress(copy=True) adds a third candidate, the nearest reference unchanged: where it is the cheapest the
+    payload is the mode byte alone, the picture and its feature are the reference's, its motion zero (so a later
+    picture's motion chain runs through it); the decoder reproduces it, refuses the mode without
+    ``picture_copy`` and a copied payload with more bytes."""
+    torch.manual_seed(1)
+    model = wide_priors(build_inter(TINY)).eval()
+    model.update()
+    clip = moving_clip(3, 64, 64)[0]
+    enc, dec = _fresh(clip), _fresh(clip)
+    tried: list[int] = []
+
+    def cost(x_hat: torch.Tensor, bits: int) -> float:  # the third trial is the copy
+        tried.append(bits)
+        return float(len(tried) != 3)
+
+    for frame in (1, 2):
+        payload, x_hat = model.compress(clip[frame:frame + 1], enc, 0, frame, 1, skip_cost=cost, copy=True)
+        assert len(tried) == 3 and tried[2] == 8 and payload == bytes([PICTURE_COPIED])
+        assert model.last_picture_copied and not model.last_frame_skipped
+        assert torch.equal(x_hat, clip[:1])  # the I picture, copied on along the chain
+        assert torch.equal(model.decompress(payload, dec, 0, frame, 64, 64, 1, frame_skip=True, picture_copy=True),
+                           x_hat)
+        tried.clear()
+    copied = dec.get(0, 2)
+    assert torch.equal(copied.frame, dec.get(0, 0).frame) and copied.feature is None
+    assert copied.motion is not None and not copied.motion.any()
+    assert len(dec.references(0, 3, 3)) == 3  # the chain goes on through the copies to the I picture
+    with pytest.raises(BitstreamError, match="mode byte 2"):
+        model.decompress(payload, dec, 0, 1, 64, 64, 1, frame_skip=True)
+    with pytest.raises(BitstreamError, match="copied but its payload has 1 more"):
+        model.decompress(payload + b"\x00", dec, 0, 1, 64, 64, 1, frame_skip=True, picture_copy=True)
+    payload, _ = model.compress(clip[1:2], _fresh(clip), 0, 1, 1, skip_cost=lambda x_hat, bits: float(bits))
+    assert payload[0] != PICTURE_COPIED  # without copy=True: two candidates only
 
 
 def _fresh(clip: torch.Tensor) -> DecodedPictureBuffer:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import damage_packet, synthetic_clip
+from conftest import damage_packet, static_clip, synthetic_clip
 from test_inter_codec import TINY_INTER, shipped_weights_round_trip, write_weights
 from test_multiview_model import perturb
 
@@ -30,7 +30,7 @@ from mvcodec.codecs.learned_multiview import (
     save_lmvc_weights,
 )
 from mvcodec.errors import BitstreamError, InputError
-from mvcodec.models.inter import FRAME_CODED, FRAME_SKIPPED, build_inter
+from mvcodec.models.inter import FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED, build_inter
 from mvcodec.models.multiview import DependentConfig, from_single_view
 
 
@@ -118,6 +118,25 @@ def test_view_0_decodes_with_the_single_view_decoder_alone(coded, weights, tmp_p
     multi = list(decode_file(path, views=[0], codec=codec(weights)))
     assert [f.frame for f in single] == [0, 1, 2, 3, 4]
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(single, multi))
+
+
+def test_a_static_scenes_pictures_are_copied_in_every_view(weights, tmp_path) -> None:
+    """Picture copy in lmvc: view 0's P pictures as mlvc copies them, a dependent view's from its own reference
+    (whichever model codes it; its inter-view key picture may copy view 0's); the report counts them per view and
+    the file decodes to the encoder's pictures."""
+    torch.set_num_threads(1)
+    clip = static_clip(views=2, frames=3, height=32, width=64)
+    path = tmp_path / "static.mvc"
+    c = codec(weights)
+    extra = encode_file(clip, c, EncodeSettings(1, "ld", gop=3), path).extra
+    copied = extra["pictures_copied_per_view"]  # view 1's key picture may be view 0's, copied inter-view
+    assert copied[0] == 2 and copied[1] in (2, 3)
+    frames = {(f.view, f.frame): f.rgb for f in decode_file(path, codec=c)}
+    assert decoded_psnr(frames, clip.frames) == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
+    assert all(np.array_equal(frames[(v, 0)], frames[(v, t)]) for v in range(2) for t in (1, 2))
+    with MvcReader(path) as reader:
+        assert reader.header.codec_config["picture_copy"] is True
+        assert all(len(reader.read_packet(e)) == 1 for e in reader.select() if e.first_frame > 0)
 
 
 def test_every_views_key_pictures_are_coded_at_the_key_rung(weights, tmp_path) -> None:
@@ -310,8 +329,9 @@ def test_random_access_round_trip_is_exact(coded_ra, weights) -> None:
         assert header_frame_skip(reader.header, "lmvc")
         modes = [[reader.read_packet(e)[0] for e in reader.select() if e.view == v and e.kind != INTRA_PACKET]
                  for v in range(2)]  # view 1's inter-view key picture (frame 0) is a predicted picture too
-    assert all(m in (FRAME_CODED, FRAME_SKIPPED) for m in modes[0] + modes[1])
+    assert all(m in (FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED) for m in modes[0] + modes[1])
     assert extra["frame_latent_skipped_per_view"] == [m.count(FRAME_SKIPPED) for m in modes]
+    assert extra["pictures_copied_per_view"] == [m.count(PICTURE_COPIED) for m in modes]
     original = synthetic_clip(views=2, frames=20, height=32, width=64).frames
     decoded = {(f.view, f.frame): f.rgb for f in frames}
     assert decoded_psnr(decoded, original) == pytest.approx(extra["psnr_rgb_encoder"], abs=1e-9)
@@ -421,7 +441,7 @@ def test_shipped_lmvc_v2_codes_its_dependent_latents_where_lmvc_v1_codes_nothing
     """lmvc-v2 (trained on mlvc-v2, whose P pictures code their frame latent) codes non-zero symbols in the
     dependent view's HDC-EM slices and decodes them exactly; lmvc-v1 (on the collapsed mlvc-v1) codes none."""
     for weights in ("lmvc-v1", "lmvc-v2"):
-        codec = LmvcCodec(weights=weights, dependent_picture="interview")  # the model, not the decision
+        codec = LmvcCodec(weights=weights, dependent_picture="interview", picture_copy="off")  # the model
         shares, _ = shipped_weights_round_trip(codec, 2, tmp_path / f"{weights}.mvc")
         dependent = max((v for k, v in shares.items() if k.startswith("dependent_y") and k != "dependent_y_mv"),
                         default=0.0)  # no slice coded at all: every frame latent skipped
@@ -434,7 +454,7 @@ def test_shipped_lmvc_v3_codes_the_dependent_views_motion_where_lmvc_v2_codes_no
     (BENCHMARKS.md, "lmvc-v3")."""
     psnr = {}
     for weights in ("lmvc-v2", "lmvc-v3"):
-        codec = LmvcCodec(weights=weights, dependent_picture="interview")  # the model, not the decision
+        codec = LmvcCodec(weights=weights, dependent_picture="interview", picture_copy="off")  # the model
         shares, psnr[weights] = shipped_weights_round_trip(codec, 2, tmp_path / f"{weights}.mvc")
         assert (shares["dependent_y_mv"] > 0.01) if weights == "lmvc-v3" else shares["dependent_y_mv"] == 0.0
     assert psnr["lmvc-v3"] > psnr["lmvc-v2"] + 1.0

@@ -11,8 +11,8 @@ each view coded on its own (simulcast); low delay or random access, with an intr
                                                                   --> packet (v, t, kind 4 past / 5 future)
             the decoder's own reconstructions (returned by both models) --> PSNR-RGB the encoder reports
     decode  header codec_config {"quality", "intra", "inter", "weights", "intra_sha256", "inter_sha256"
-            [, "key_quality"] [, "ra_gop"] [, "frame_skip": true]} + weights_sha256 --> both models; frame t of
-            view v reads the
+            [, "key_quality"] [, "ra_gop"] [, "frame_skip": true [, "picture_copy": true]]} + weights_sha256
+            --> both models; frame t of view v reads the
             packets of its dependency set only (ld: frames G*floor(t/G) .. t of that view; ra: its B chain, the
             anchors and the I picture)
 
@@ -28,7 +28,9 @@ Frame-latent skip (option ``frame_skip=rd``, the default; ``off`` writes the fil
 B picture codes its motion, then its frame latent coded or skipped (nothing in the stream, every symbol 0: the
 contextual decoder works from the temporal contexts alone), whichever costs less in :func:`rd_cost`; a mode byte
 starts the picture's payload and the header says ``"frame_skip": true`` (:meth:`InterModel.compress`).  Files
-without it decode as before.
+without it decode as before.  Picture copy (option ``picture_copy=rd``, the default with the skip; header
+``"picture_copy": true``): a third candidate, the picture's nearest reference unchanged (mode byte 2 alone: no
+motion, no latent), the skip picture of video codecs for static content.
 
 Weights: option ``weights=ID`` (shipped, default ``mlvc-v3``: the one that codes motion) or ``weights_file=PATH``:
 one safetensors file holding both models' tensors under the prefixes ``intra.`` and ``inter.`` with both configs in
@@ -184,6 +186,7 @@ class CodedPicture:
     estimated_bits: float
     symbol_counts: dict[str, list[int]] = field(default_factory=dict)  # latent -> [non-zero, all] (P and B)
     frame_skipped: bool = False  # a P or B picture whose frame latent was skipped (module docstring)
+    picture_copied: bool = False  # ... that was copied from its reference (module docstring)
 
 
 def add_symbol_counts(total: dict[str, list[int]], counts: dict[str, list[int]]) -> None:
@@ -261,24 +264,37 @@ def choice_option(options: dict[str, Any], name: str, choices: Iterable[str], de
     return value
 
 
-def header_config(w: MlvcWeights, rungs: Rungs, ra_gop: int | None, frame_skip: bool) -> dict[str, Any]:
+def header_config(w: MlvcWeights, rungs: Rungs, ra_gop: int | None, frame_skip: bool,
+                  picture_copy: bool = False) -> dict[str, Any]:
     """The ``codec_config`` of an mlvc file (``rungs``: ``key_quality`` written only where it differs, so
     ``key_offset=0`` writes the files of earlier versions; ``ra_gop``: None unless random access; ``frame_skip``:
-    the P and B payloads start with the mode byte); ``lmvc`` writes it for view 0 too
+    the P and B payloads start with the mode byte; ``picture_copy``: it may say copied); ``lmvc`` writes it for
+    view 0 too
     (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`)."""
     return {"quality": rungs.quality, **({"key_quality": rungs.key} if rungs.key != rungs.quality else {}),
             "intra": w.intra_config.to_json(), "inter": w.inter_config.to_json(),
             "weights": w.id, "intra_sha256": state_sha256(w.part("intra.")),
             "inter_sha256": state_sha256(w.part("inter.")), **({"ra_gop": ra_gop} if ra_gop is not None else {}),
-            **({"frame_skip": True} if frame_skip else {})}
+            **({"frame_skip": True} if frame_skip else {}), **({"picture_copy": True} if picture_copy else {})}
 
 
-def header_frame_skip(h: MvcHeader, codec_id: str) -> bool:
-    """Whether the file's P and B payloads start with the mode byte (absent in files of earlier versions)."""
-    value = h.codec_config.get("frame_skip", False)
+def header_frame_skip(h: MvcHeader, codec_id: str, key: str = "frame_skip") -> bool:
+    """Whether the file's P and B payloads start with the mode byte (absent in files of earlier versions); with
+    ``key="picture_copy"``, whether that byte may say the picture is copied."""
+    value = h.codec_config.get(key, False)
     if not isinstance(value, bool):
-        raise BitstreamError(f"{codec_id} header: frame_skip must be true or false, got {value!r}")
+        raise BitstreamError(f"{codec_id} header: {key} must be true or false, got {value!r}")
     return value
+
+
+def picture_copy_option(options: dict[str, Any], frame_skip: bool) -> bool:
+    """Option ``picture_copy`` (rd: the encoder may copy a P or B picture from its reference; off): it needs the
+    mode byte, so it is off with ``frame_skip=off`` unless asked for, which is a one-line :class:`InputError`."""
+    if not frame_skip:
+        if "picture_copy" in options and str(options["picture_copy"]) != "off":
+            raise InputError("picture_copy needs frame_skip=rd (the mode byte that says a picture is copied)")
+        return False
+    return choice_option(options, "picture_copy", FRAME_SKIP_MODES) == "rd"
 
 
 def skip_cost(x: torch.Tensor, q: int, distortion_weight: float = 1.0) -> Callable[[torch.Tensor, int], float]:
@@ -327,7 +343,8 @@ def temporal_references(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, ca
 
 
 def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,
-                     x: torch.Tensor, q: int, b_reference: str = "rd", frame_skip: bool = False) -> CodedPicture:
+                     x: torch.Tensor, q: int, b_reference: str = "rd", frame_skip: bool = False,
+                     picture_copy: bool = False) -> CodedPicture:
     """Code picture ``p`` of view ``v`` (``x (1,3,H,W)`` in [0, 1]) at rung ``q`` (``Rungs.of(p)``) as ``mlvc`` does
     (module docstring), putting the decoder's picture into ``dpb``; ``lmvc`` codes its view 0 with this, so both
     write the same packets."""
@@ -340,9 +357,10 @@ def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBu
 
     def code_p(candidate: int) -> CodedPicture:
         payload, x_hat = inter.compress(x, dpb, v, t, q, refs=temporal_references(dpb, v, p, candidate),
-                                        skip_cost=cost)
+                                        skip_cost=cost, copy=picture_copy)
         return CodedPicture(payload, x_hat, INTER_PACKET if p.type == "P" else b_kind(candidate),
-                            inter.last_estimated_bits, inter.last_symbol_counts, inter.last_frame_skipped)
+                            inter.last_estimated_bits, inter.last_symbol_counts, inter.last_frame_skipped,
+                            inter.last_picture_copied)
 
     if p.type == "P":
         return code_p(0)
@@ -382,7 +400,8 @@ def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPicture
         return x_hat
     refs = temporal_references(dpb, v, p, 1 if kind == B_FUTURE_PACKET else 0)
     return inter.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs,
-                            frame_skip=header_frame_skip(h, h.codec_id))
+                            frame_skip=header_frame_skip(h, h.codec_id),
+                            picture_copy=header_frame_skip(h, h.codec_id, "picture_copy"))
 
 
 class PacketIndex:
@@ -424,16 +443,18 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                     "frame_skip=rd|off (a P or B picture's frame latent coded or skipped, the cheaper, default rd; "
                     "off: the files of earlier versions); key_offset=N|top (each intra period's I picture coded N "
                     "rungs above the others, clamped, or at the top rung: default top; 0: the files of earlier "
-                    "versions)")
+                    "versions); picture_copy=rd|off (with frame_skip=rd: a P or B picture may be its reference "
+                    "copied, the cheaper, default rd)")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "inter"
-    extra_options: tuple[str, ...] = ("ra_gop", "b_reference", "frame_skip", "key_offset")
+    extra_options: tuple[str, ...] = ("ra_gop", "b_reference", "frame_skip", "picture_copy", "key_offset")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
         self.ra_gop, self.b_reference = structure_options(options)
         self.frame_skip = choice_option(options, "frame_skip", FRAME_SKIP_MODES) == "rd"
+        self.picture_copy = picture_copy_option(options, self.frame_skip)
         self.key_offset = key_offset_option(options)
         super().__init__(**options)
         self._models: dict[str, tuple[IntraModel, InterModel]] = {}
@@ -462,7 +483,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
     def config(self, settings: EncodeSettings) -> dict[str, Any]:
         w = self.weights()
         return header_config(w, self.rungs(settings, w), self.ra_gop if settings.structure == "ra" else None,
-                             self.frame_skip)
+                             self.frame_skip, self.picture_copy)
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
         weights = self.weights()
@@ -475,7 +496,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         est = {"intra": 0.0, "inter": 0.0}
         real = {"intra": 0, "inter": 0}
         symbols: dict[str, list[int]] = {}
-        skipped = 0
+        skipped = copied = 0
         window = FrameWindow(source, chunk=2 * self.ra_gop)
         for v in range(info.views):
             for start, stop in periods(range(info.frames), gop, info.frames):
@@ -487,8 +508,9 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                 for i, p in enumerate(plan):
                     frame = window.frame(v, p.frame)
                     coded = code_single_view(intra, inter, dpb, v, p, to_tensor(frame), rungs.of(p),
-                                             self.b_reference, self.frame_skip)
+                                             self.b_reference, self.frame_skip, self.picture_copy)
                     skipped += coded.frame_skipped
+                    copied += coded.picture_copied
                     writer.write_packet(v, p.frame, 1, coded.payload, coded.kind)
                     pictures[p.frame] = to_uint8(coded.x_hat)
                     acc.add(v, frame, pictures[p.frame])
@@ -506,6 +528,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                 "real_bits_inter": real["inter"], "psnr_rgb_encoder": measured.psnr_rgb,
                 "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb),
                 "nonzero_symbol_share": nonzero_shares(symbols), "frame_latent_skipped": skipped,
+                "pictures_copied": copied,
                 "reconstruction_sha256": recon_hash.hexdigest()}
 
     # ------------------------------------------------------------------------------------------ decode

@@ -208,8 +208,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     quality_help = MlvcCodec.quality_help
     options_help = (f"weights=ID (shipped, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors), "
                     "base_weights_file=PATH (the mlvc weights it extends, when not shipped); "
-                    "ra: ra_gop=2..64, b_reference=rd|past|future, frame_skip=rd|off, key_offset=N|top (as mlvc; "
-                    "every view's key pictures); "
+                    "ra: ra_gop=2..64, b_reference=rd|past|future, frame_skip=rd|off, picture_copy=rd|off, "
+                    "key_offset=N|top (as mlvc; every view's key pictures); "
                     "key_picture=rd|interview|intra (a dependent view's key pictures: the cheaper of both, "
                     "default rd); dependent_picture=rd|interview|temporal (its P and B pictures: with the "
                     "inter-view model or alone as mlvc, the cheaper, default rd); reference_weight=A (that choice "
@@ -218,14 +218,15 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "multiview"
-    extra_options = ("base_weights_file", "ra_gop", "b_reference", "frame_skip", "key_offset", "key_picture",
-                     "dependent_picture", "reference_weight")
+    extra_options = ("base_weights_file", "ra_gop", "b_reference", "frame_skip", "picture_copy", "key_offset",
+                     "key_picture", "dependent_picture", "reference_weight")
 
     def __init__(self, **options: Any) -> None:
         self.check_weights_options(options)
         super().__init__(**options)
         base_file = options.get("base_weights_file")
-        structure = {k: options[k] for k in ("ra_gop", "b_reference", "frame_skip", "key_offset") if k in options}
+        structure = {k: options[k] for k in ("ra_gop", "b_reference", "frame_skip", "picture_copy", "key_offset")
+                     if k in options}
         self._base = MlvcCodec(**({"weights_file": base_file} if base_file else {}), **structure)
         self._models: dict[str, DependentViewModel] = {}
         self.key_picture = choice_option(options, "key_picture", KEY_PICTURE_MODES)
@@ -271,7 +272,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         w = self.weights()
         base = self.base_weights(w.base_sha256)
         ra_gop = self._base.ra_gop if settings.structure == "ra" else None
-        return {**header_config(base, self._base.rungs(settings, base), ra_gop, self._base.frame_skip),
+        return {**header_config(base, self._base.rungs(settings, base), ra_gop, self._base.frame_skip,
+                                self._base.picture_copy),
                 "base_sha256": base.sha256, "dependent": w.config.to_json(), "weights": w.id,
                 "dependent_sha256": state_sha256(w.state)}
 
@@ -288,6 +290,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         symbols: dict[str, list[int]] = {}
         per_view = [0] * info.views
         skipped = [0] * info.views  # P and B pictures whose frame latent was skipped, per view
+        copied = [0] * info.views  # ... that were copied from their reference
         chosen: dict[str, int] = {}  # the dependent views' pictures per packet kind: the mode decisions
         window = FrameWindow(source, chunk=2 * self._base.ra_gop, blocks=2 * info.views)
         for start, stop in periods(range(info.frames), gop, info.frames):
@@ -313,6 +316,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                 real[coded.kind] = real.get(coded.kind, 0) + 8 * len(coded.payload)
                 per_view[v] += 8 * len(coded.payload)
                 skipped[v] += coded.frame_skipped
+                copied[v] += coded.picture_copied
                 if v > 0:
                     chosen[PACKET_NAMES[coded.kind]] = chosen.get(PACKET_NAMES[coded.kind], 0) + 1
                 add_symbol_counts(symbols, coded.symbol_counts)
@@ -325,7 +329,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                 **{f"estimated_bits_{PACKET_NAMES[k]}": b for k, b in sorted(est.items())},
                 "psnr_rgb_encoder": measured.psnr_rgb,
                 "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb),
-                "nonzero_symbol_share": nonzero_shares(symbols), "frame_latent_skipped_per_view": skipped}
+                "nonzero_symbol_share": nonzero_shares(symbols), "frame_latent_skipped_per_view": skipped,
+                "pictures_copied_per_view": copied}
 
     def _code_picture(self, models: tuple[IntraModel, InterModel, DependentViewModel], dpb: DecodedPictureBuffer,
                       v: int, p: PlannedPicture, gop: int, q: int, x: torch.Tensor,
@@ -333,25 +338,27 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         """Code picture (v, p.frame) at rung ``q`` (module docstring); ``kinds``: the packet kinds coded so far."""
         intra, inter, dep = models
         if gop == 1 or v == 0:
-            return code_single_view(intra, inter, dpb, v, p, x, q, self._base.b_reference, self._base.frame_skip)
+            return code_single_view(intra, inter, dpb, v, p, x, q, self._base.b_reference, self._base.frame_skip,
+                                    self._base.picture_copy)
         t = p.frame
         weight = reference_weight(p, self.reference_weight)
         cost = skip_cost(x, q, weight) if self._base.frame_skip else None
 
         def code_dependent(kind: int) -> CodedPicture:
             side, refs = self._dependent_inputs(dpb, v, p, kind, kinds[(0, t)])
-            payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side, skip_cost=cost)
+            payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side, skip_cost=cost,
+                                          copy=self._base.picture_copy)
             if kind == INTERVIEW_KEY_PACKET:
                 dpb.put(v, t, dpb.get(v, t).without_motion())  # the view's temporal chain starts here
             return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits,
                                 {f"dependent_{k}": c for k, c in dep.last_symbol_counts.items()},
-                                dep.last_frame_skipped)
+                                dep.last_frame_skipped, dep.last_picture_copied)
 
         with_views = {"I": [INTERVIEW_KEY_PACKET], "P": [DEPENDENT_PACKET],
                       "B": [DEPENDENT_KINDS["B"][c] for c in b_candidates(self._base.b_reference)]}[p.type]
         coders = {"interview": [partial(code_dependent, kind) for kind in with_views],
                   "alone": [partial(code_single_view, intra, inter, dpb, v, p, x, q, self._base.b_reference,
-                                    self._base.frame_skip)]}
+                                    self._base.frame_skip, self._base.picture_copy)]}
         modes = KEY_PICTURE_MODES[self.key_picture] if p.type == "I" else \
             DEPENDENT_PICTURE_MODES[self.dependent_picture]
         return cheapest(x, q, dpb, v, t, [code for mode in modes for code in coders[mode]], weight)
@@ -446,7 +453,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
             return decode_single_view(intra, inter, dpb, payload, kind, v, p, h, quality)
         side, refs = self._dependent_inputs(dpb, v, p, kind, _kind_or(index.kind(0, t), -1))
         x_hat = dep.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs, side=side,
-                               frame_skip=header_frame_skip(h, self.id))
+                               frame_skip=header_frame_skip(h, self.id),
+                               picture_copy=header_frame_skip(h, self.id, "picture_copy"))
         if kind == INTERVIEW_KEY_PACKET:
             dpb.put(v, t, dpb.get(v, t).without_motion())
         return x_hat
@@ -463,7 +471,8 @@ def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: Lmv
         base = codec.base_weights(str(h.codec_config.get("base_sha256", "")))
         header = MvcHeader(MlvcCodec.id, 1, h.frames, h.width, h.height, h.fps_num, h.fps_den, h.structure, h.gop,
                            header_config(base, header_rungs(h, base.top_rung), header_ra_gop(h, LmvcCodec.id)
-                                         if h.structure == "ra" else None, header_frame_skip(h, LmvcCodec.id)),
+                                         if h.structure == "ra" else None, header_frame_skip(h, LmvcCodec.id),
+                                         header_frame_skip(h, LmvcCodec.id, "picture_copy")),
                            base.sha256,
                            h.view_names[:1], h.cameras[:1] if h.cameras else None)
         entries = reader.select(view=0)
