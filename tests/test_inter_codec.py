@@ -238,15 +238,16 @@ def packets(path: Path) -> dict[tuple[int, int], bytes]:
 
 
 def test_key_pictures_are_coded_at_the_key_rung(tmp_path: Path) -> None:
-    """Each intra period's I picture is coded at the key rung (option key_offset: default the top rung, 2 for
-    these weights), the P pictures at the quality asked; the header says key_quality where it differs; key_offset=0
-    writes the files of earlier versions (no header key); every file decodes to the encoder's pictures."""
+    """Each intra period's I picture is coded at the key rung (option key_offset: default 3 rungs higher, clamped
+    to the top: 2 for these weights), the P pictures at the quality asked; the header says key_quality where it
+    differs; key_offset=0 writes the files of earlier versions (no header key); every file decodes to the
+    encoder's pictures."""
     torch.set_num_threads(1)
     weights_file = tmp_path / "w.safetensors"
     write_weights(weights_file, intra_gain=30.0)
     clip = synthetic_clip(views=1, frames=4, height=32, width=64, seed=3)
-    cases = {"top-q0": ({}, 0), "1-q0": ({"key_offset": "1"}, 0), "0-q0": ({"key_offset": 0}, 0),
-             "0-q2": ({"key_offset": "0"}, 2), "intra-q0": ({}, 0)}
+    cases = {"default-q0": ({}, 0), "1-q0": ({"key_offset": "1"}, 0), "0-q0": ({"key_offset": 0}, 0),
+             "0-q2": ({"key_offset": "0"}, 2), "intra-q0": ({}, 0), "top-q1": ({"key_offset": "top"}, 1)}
     coded = {}
     for name, (options, q) in cases.items():
         path = tmp_path / f"{name}.mvc"
@@ -257,10 +258,11 @@ def test_key_pictures_are_coded_at_the_key_rung(tmp_path: Path) -> None:
             coded[name] = reader.header.codec_config, packets(path)
         pictures = np.stack([d.rgb for d in decode_all(path, weights_file)[0]])
         assert hashlib.sha256(pictures.tobytes()).hexdigest() == extra["reconstruction_sha256"]
-    assert [coded[n][0].get("key_quality") for n in cases] == [2, 1, None, None, None]
+    assert [coded[n][0].get("key_quality") for n in cases] == [2, 1, None, None, None, 2]
     assert all(coded[n][0]["quality"] == cases[n][1] for n in cases)
-    top, same = coded["top-q0"][1], coded["0-q2"][1]
-    assert top[(0, 0)] == same[(0, 0)] and top[(0, 3)] == same[(0, 3)]  # the I pictures: rung 2 in both
+    top, same = coded["default-q0"][1], coded["0-q2"][1]
+    assert top[(0, 0)] == same[(0, 0)] == coded["top-q1"][1][(0, 0)]  # the I pictures: rung 2 in all three
+    assert top[(0, 3)] == same[(0, 3)]
     assert top[(0, 0)] != coded["0-q0"][1][(0, 0)] != coded["1-q0"][1][(0, 0)]
     assert coded["intra-q0"][1][(0, 0)] == coded["0-q0"][1][(0, 0)]  # all-intra: every picture at the quality
     for bad in ("-1", "x", "65", "1.5"):

@@ -141,8 +141,8 @@ def test_a_static_scenes_pictures_are_copied_in_every_view(weights, tmp_path) ->
 
 def test_every_views_key_pictures_are_coded_at_the_key_rung(weights, tmp_path) -> None:
     """The key pictures of every view (view 0's intra picture, a dependent view's inter-view key picture) are coded
-    at the key rung: rung 0 with the default key_offset (the top rung, 2) writes the key pictures that rung 2
-    with key_offset=0 writes, and decodes exactly."""
+    at the key rung: rung 0 with the default key_offset (3 rungs higher: the top rung, 2) writes the key pictures
+    that rung 2 with key_offset=0 writes, and decodes exactly."""
     torch.set_num_threads(1)
     clip = synthetic_clip(views=2, frames=3, height=32, width=64, seed=4)
     coded = {}

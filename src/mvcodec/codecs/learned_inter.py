@@ -18,7 +18,7 @@ each view coded on its own (simulcast); low delay or random access, with an intr
 
 Quality: the rung ``q`` (0 = fewest bits .. Q-1) of both models' gain vectors, for the P and B pictures; the I
 picture that starts each intra period (the key picture: every other picture of the period is predicted from it,
-directly or not) is coded at the key rung, option ``key_offset=N`` rungs above ``q`` or ``top`` (the default: the
+directly or not) is coded at the key rung, option ``key_offset=N`` rungs above ``q`` (default 3) or ``top`` (the
 model's top rung), clamped to the top; the header says ``"key_quality"`` where it differs from ``"quality"``
 (:class:`Rungs`).  Structure: "ld" (low-delay P),
 "ra" (hierarchical B over GOPs of ``ra_gop`` frames, option, default 8; B pictures coded by the P model from
@@ -89,8 +89,11 @@ DEFAULT_WEIGHTS = "mlvc-v3"
 B_REFERENCES = ("rd", "past", "future")
 FRAME_SKIP_MODES = ("rd", "off")
 KEY_OFFSET_TOP = "top"
-"""Option ``key_offset``'s default: every key picture at the model's top rung (BENCHMARKS.md, "Key pictures at the
-top rung": on euroc the whole intra period follows its key picture, which costs a few percent of the period)."""
+DEFAULT_KEY_OFFSET = 3
+"""Option ``key_offset``'s default, in rungs of the gain ladder (BENCHMARKS.md, "Key pictures above the other
+pictures, and picture copy"): the whole intra period follows its key picture, which costs a few percent of the
+period, so a higher key rung is nearly free; with picture copy a static scene's file is its key pictures, so the
+key rung must still follow the quality asked for (``top`` gives one file for every rung there)."""
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
@@ -219,9 +222,10 @@ class Rungs:
 
 
 def key_offset_option(options: dict[str, Any]) -> int | None:
-    """Option ``key_offset``: how many rungs above the others a key picture is coded, or None for ``top`` (the
-    default: the model's top rung); anything else is a one-line :class:`InputError`."""
-    value = str(options.get("key_offset", KEY_OFFSET_TOP))
+    """Option ``key_offset``: how many rungs above the others a key picture is coded (default
+    :data:`DEFAULT_KEY_OFFSET`), or None for ``top`` (the model's top rung); anything else is a one-line
+    :class:`InputError`."""
+    value = str(options.get("key_offset", DEFAULT_KEY_OFFSET))
     if value == KEY_OFFSET_TOP:
         return None
     if not value.isdigit() or int(value) > 64:
@@ -442,7 +446,8 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                     f"ra: ra_gop=2..64 (hierarchical GOP, default {DEFAULT_RA_GOP}), b_reference=rd|past|future; "
                     "frame_skip=rd|off (a P or B picture's frame latent coded or skipped, the cheaper, default rd; "
                     "off: the files of earlier versions); key_offset=N|top (each intra period's I picture coded N "
-                    "rungs above the others, clamped, or at the top rung: default top; 0: the files of earlier "
+                    f"rungs above the others, clamped, or at the top rung: default {DEFAULT_KEY_OFFSET}; 0: the "
+                    "files of earlier "
                     "versions); picture_copy=rd|off (with frame_skip=rd: a P or B picture may be its reference "
                     "copied, the cheaper, default rd)")
     lossy_higher_quality_is = "higher"
