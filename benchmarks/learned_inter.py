@@ -7,7 +7,8 @@ speed at 640x360.  Prints the markdown for BENCHMARKS.md.
 
     .venv/bin/python benchmarks/learned_inter.py rd    CLIP [--frames 32] [--crop WxH] [--rungs 0,2,4]
                                                        [--structures ld,ra] [--weights-file F] [--part NAME]
-                                                       [--no-anchor] [--threads N]
+                                                       [--no-anchor | --anchor-only] [--anchor-qps 22,...]
+                                                       [--threads N]
                                                        [--codec lmvc [--base-weights-file F] [--simulcast]]
                                                        [--codec mv-mginr --rungs 1,2,3 --preset fast]
     .venv/bin/python benchmarks/learned_inter.py merge CLIP [--crop WxH] --parts q0,q2,1ref-q0=-1ref,...
@@ -74,9 +75,11 @@ def _source(args: argparse.Namespace, views: list[int] | None = None) -> ClipSou
 def rd(args: argparse.Namespace) -> int:
     rungs = [float(q) for q in args.rungs.split(",")]
     codecs = ([] if args.no_anchor else ["x265"]) + (["mlvc"] if args.simulcast else []) + [args.codec]
+    if args.anchor_only:
+        codecs = ["x265"]
     qualities = {c: rungs for c in codecs if c != "x265"}
-    if not args.no_anchor:
-        qualities["x265"] = [22.0, 27.0, 32.0, 37.0, 42.0]
+    if "x265" in codecs:
+        qualities["x265"] = [float(qp) for qp in args.anchor_qps.split(",")]
     options = {f"{args.codec}:{k}": v for k, v in _options(args).items()}
     if args.simulcast and args.base_weights_file:
         options["mlvc:weights_file"] = args.base_weights_file
@@ -200,6 +203,8 @@ def main() -> int:
     p.add_argument("--simulcast", action="store_true", help="rd with --codec lmvc: mlvc at the same rungs too")
     p.add_argument("--part", help="rd: write ..._inter_rd_PART (one of several parallel runs; see merge)")
     p.add_argument("--no-anchor", action="store_true", help="rd: leave x265 to another part")
+    p.add_argument("--anchor-only", action="store_true", help="rd: x265 alone (--codec picks the results folder)")
+    p.add_argument("--anchor-qps", default="22,27,32,37,42", help="rd: the QPs of x265")
     p.add_argument("--parts", help="merge: comma-separated PART or PART=SERIES_SUFFIX (PART: a name, or a folder)")
     p.add_argument("--pairs", help="table: more BD rows, comma-separated TEST:ANCHOR series "
                    "(e.g. mlvc-v3-key/ld:mlvc-v3-skip/ld)")
