@@ -282,9 +282,17 @@ def header_config(w: MlvcWeights, rungs: Rungs, ra_gop: int | None, frame_skip: 
             **({"frame_skip": True} if frame_skip else {}), **({"picture_copy": True} if picture_copy else {})}
 
 
-def header_frame_skip(h: MvcHeader, codec_id: str, key: str = "frame_skip") -> bool:
-    """Whether the file's P and B payloads start with the mode byte (absent in files of earlier versions); with
-    ``key="picture_copy"``, whether that byte may say the picture is copied."""
+def header_frame_skip(h: MvcHeader, codec_id: str) -> bool:
+    """Whether the file's P and B payloads start with the mode byte (absent in files of earlier versions)."""
+    return _header_flag(h, codec_id, "frame_skip")
+
+
+def header_picture_copy(h: MvcHeader, codec_id: str) -> bool:
+    """Whether a P or B payload's mode byte may say the picture is copied (absent in files of earlier versions)."""
+    return _header_flag(h, codec_id, "picture_copy")
+
+
+def _header_flag(h: MvcHeader, codec_id: str, key: str) -> bool:
     value = h.codec_config.get(key, False)
     if not isinstance(value, bool):
         raise BitstreamError(f"{codec_id} header: {key} must be true or false, got {value!r}")
@@ -405,7 +413,7 @@ def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPicture
     refs = temporal_references(dpb, v, p, 1 if kind == B_FUTURE_PACKET else 0)
     return inter.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs,
                             frame_skip=header_frame_skip(h, h.codec_id),
-                            picture_copy=header_frame_skip(h, h.codec_id, "picture_copy"))
+                            picture_copy=header_picture_copy(h, h.codec_id))
 
 
 class PacketIndex:
@@ -447,9 +455,8 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                     "frame_skip=rd|off (a P or B picture's frame latent coded or skipped, the cheaper, default rd; "
                     "off: the files of earlier versions); key_offset=N|top (each intra period's I picture coded N "
                     f"rungs above the others, clamped, or at the top rung: default {DEFAULT_KEY_OFFSET}; 0: the "
-                    "files of earlier "
-                    "versions); picture_copy=rd|off (with frame_skip=rd: a P or B picture may be its reference "
-                    "copied, the cheaper, default rd)")
+                    "files of earlier versions); picture_copy=rd|off (with frame_skip=rd: a P or B picture may be "
+                    "its reference copied, the cheaper, default rd)")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "inter"

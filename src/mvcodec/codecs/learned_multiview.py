@@ -71,6 +71,7 @@ from mvcodec.codecs.learned_inter import (
     decode_single_view,
     header_config,
     header_frame_skip,
+    header_picture_copy,
     header_ra_gop,
     header_rungs,
     nonzero_shares,
@@ -454,7 +455,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         side, refs = self._dependent_inputs(dpb, v, p, kind, _kind_or(index.kind(0, t), -1))
         x_hat = dep.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs, side=side,
                                frame_skip=header_frame_skip(h, self.id),
-                               picture_copy=header_frame_skip(h, self.id, "picture_copy"))
+                               picture_copy=header_picture_copy(h, self.id))
         if kind == INTERVIEW_KEY_PACKET:
             dpb.put(v, t, dpb.get(v, t).without_motion())
         return x_hat
@@ -472,7 +473,7 @@ def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: Lmv
         header = MvcHeader(MlvcCodec.id, 1, h.frames, h.width, h.height, h.fps_num, h.fps_den, h.structure, h.gop,
                            header_config(base, header_rungs(h, base.top_rung), header_ra_gop(h, LmvcCodec.id)
                                          if h.structure == "ra" else None, header_frame_skip(h, LmvcCodec.id),
-                                         header_frame_skip(h, LmvcCodec.id, "picture_copy")),
+                                         header_picture_copy(h, LmvcCodec.id)),
                            base.sha256,
                            h.view_names[:1], h.cameras[:1] if h.cameras else None)
         entries = reader.select(view=0)
