@@ -400,6 +400,7 @@ class InterModel(nn.Module):
         q = self._check_quality(torch.tensor([quality]), 1)
         refs = refs or dpb.references(view, frame, self.cfg.references)
         frame_coder: LatentCoder | None = None
+        mode = FRAME_CODED
         if frame_skip:
             modes = (FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED)[: 3 if picture_copy else 2]
             if not payload or payload[0] not in modes:
@@ -407,21 +408,20 @@ class InterModel(nn.Module):
                                      f"{payload[0] if payload else 'missing'}, not {FRAME_CODED} (frame latent "
                                      f"coded) or {FRAME_SKIPPED} (skipped)"
                                      + (f" or {PICTURE_COPIED} (copied)" if picture_copy else ""))
-            if payload[0] == PICTURE_COPIED:
-                if len(payload) != 1:
-                    raise BitstreamError(f"P picture {frame} of view {view} is copied but its payload has "
-                                         f"{len(payload) - 1} more bytes")
-                out = self._copied(refs)
-                dpb.put(view, frame, self._picture(out))
-                return self._crop(out["x_hat"], height, width)
-            frame_coder = SkippedFrameCoder() if payload[0] == FRAME_SKIPPED else None
-            payload = payload[1:]
-        dec = SegmentDecoder(payload)
-        try:
-            out = self._code(None, refs, q, DecodeCoder(dec, self.gaussian), side=side, frame_coder=frame_coder)
-        except ExactOverflowError as exc:
-            raise BitstreamError(f"inter payload decodes to out-of-range latents (corrupt): {exc}") from None
-        dec.finish()
+            mode, payload = payload[0], payload[1:]
+            if mode == PICTURE_COPIED and payload:
+                raise BitstreamError(f"P picture {frame} of view {view} is copied but its payload has "
+                                     f"{len(payload)} more bytes")
+            frame_coder = SkippedFrameCoder() if mode == FRAME_SKIPPED else None
+        if mode == PICTURE_COPIED:
+            out = self._copied(refs)
+        else:
+            dec = SegmentDecoder(payload)
+            try:
+                out = self._code(None, refs, q, DecodeCoder(dec, self.gaussian), side=side, frame_coder=frame_coder)
+            except ExactOverflowError as exc:
+                raise BitstreamError(f"inter payload decodes to out-of-range latents (corrupt): {exc}") from None
+            dec.finish()
         dpb.put(view, frame, self._picture(out))
         return self._crop(out["x_hat"], height, width)
 
