@@ -306,6 +306,9 @@ def test_bad_learned_codec_options_are_one_line(capsys, tmp_path, png_clip, opti
                                                     ("lmvc", "key_picture=both", "key_picture must be one of"),
                                                     ("lmvc", "dependent_picture=both",
                                                      "dependent_picture must be one of"),
+                                                    ("mlvc", "key_offset=x", "key_offset must be top or a"),
+                                                    ("lmvc", "key_offset=-1", "key_offset must be top or a"),
+                                                    ("mlvc", "picture_copy=maybe", "picture_copy must be one of"),
                                                     ("lmvc", "reference_weight=-1", "reference_weight must be a"),
                                                     ("lmvc", "reference_weight=nan", "reference_weight must be a")])
 def test_bad_coding_structure_options_are_one_line(capsys, tmp_path, png_clip, codec, option, pattern):
