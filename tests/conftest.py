@@ -62,7 +62,7 @@ def damage_packet(src: Path, dst: Path, view: int, frame: int, flip: int = 0x40)
     data = bytearray(src.read_bytes())
     with MvcReader(src) as reader:
         (entry,) = [e for e in reader.entries if e.view == view and e.first_frame == frame]
-    data[entry.offset + 8 + entry.length // 2] ^= flip
+    data[entry.offset + entry.length // 2] ^= flip
     dst.write_bytes(bytes(data))
     return dst
 

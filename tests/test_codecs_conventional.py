@@ -242,7 +242,7 @@ def test_damaged_packet_is_a_bitstream_error(tmp_path):
     with MvcReader(tmp_path / "a.mvc") as reader:
         entry = reader.entries[1]
     data = bytearray((tmp_path / "a.mvc").read_bytes())
-    data[entry.offset + 8 + entry.length // 2] ^= 0x40  # a byte in the middle of view 1's payload
+    data[entry.offset + entry.length // 2] ^= 0x40  # a byte in the middle of view 1's payload
     (tmp_path / "a.mvc").write_bytes(bytes(data))
     with pytest.raises(BitstreamError, match="CRC"):
         decode_file(codec, tmp_path / "a.mvc", views=[1])

@@ -28,7 +28,6 @@ import resource
 import signal
 import struct
 import tempfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -39,8 +38,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from mvcodec.api import encode_file
-from mvcodec.bitstream import GLOBAL_VIEW, HEADER_FIELDS, MvcReader
-from mvcodec.bitstream.container import _ENTRY, _PACKET_HEAD, _PREAMBLE, _TRAILER, END_MAGIC, MAGIC
+from mvcodec.bitstream import GLOBAL_VIEW, HEADER_FIELDS, MvcReader, PacketEntry
+from mvcodec.bitstream.container import file_preamble, file_trailer
+from mvcodec.bitstream.index import SHORT_PACKET, packet_checksum
 from mvcodec.cli.main import main
 from mvcodec.codecs import EncodeSettings, codec_ids, get_codec
 
@@ -104,25 +104,18 @@ class ParsedMvc:
         return bytes(out)
 
     def build(self) -> bytes:
-        head = self.header_bytes()
-        out = bytearray(_PREAMBLE.pack(MAGIC, self.major, self.minor, len(head)) + head
-                        + struct.pack("<I", zlib.crc32(head)))
+        """The file in format 2 (whatever ``major`` says), every checksum recomputed, the overrides applied."""
+        out = bytearray(file_preamble(self.header_bytes(), self.major, self.minor))
         entries = []
         for i, p in enumerate(self.packets):
-            crc = zlib.crc32(p.payload)
             e = dict(view=p.view, kind=p.kind, first_frame=p.first_frame, frame_count=p.frame_count,
-                     offset=len(out), length=len(p.payload), crc=crc)
+                     offset=len(out), length=len(p.payload), crc=packet_checksum(p.payload))
             e.update(self.entry_overrides.get(i, {}))
-            entries.append(e)
-            out += _PACKET_HEAD.pack(len(p.payload), crc) + p.payload
-        index = struct.pack("<I", len(entries)) + b"".join(
-            _ENTRY.pack(*(e[k] & m for k, m in (("view", 0xFFFF), ("kind", 0xFF), ("first_frame", 0xFFFFFFFF),
-                                                ("frame_count", 0xFFFFFFFF), ("offset", 2 ** 64 - 1),
-                                                ("length", 0xFFFFFFFF), ("crc", 0xFFFFFFFF))))
-            for e in entries)
-        index_offset = len(out)
-        out += index + _TRAILER.pack(index_offset, len(index), zlib.crc32(index), END_MAGIC)
-        return bytes(out)
+            e["crc"] &= 0xFFFF if e["length"] <= SHORT_PACKET else 0xFFFFFFFF
+            entries.append(PacketEntry(**{k: v & (0xFFFF if k == "view" else 0xFF if k == "kind" else 2 ** 64 - 1)
+                                          for k, v in e.items()}))
+            out += p.payload
+        return bytes(out + file_trailer(entries))
 
 
 # --------------------------------------------------------------------------------------------- mutations
@@ -256,7 +249,7 @@ def structured_mutation(draw: Callable, parsed: ParsedMvc) -> tuple[str, bytes]:
             m.fields["view_names"] = draw(st.sampled_from(([], ["a"] * 300, [1, 2], "x")))
             done.append("view_names")
         elif op == "version":
-            m.major, m.minor = draw(st.sampled_from(((0, 0), (2, 0), (1, 99), (0xFFFF, 0xFFFF))))
+            m.major, m.minor = draw(st.sampled_from(((0, 0), (1, 0), (3, 0), (2, 99), (0xFFFF, 0xFFFF))))
             done.append(f"version {m.major}.{m.minor}")
     return "; ".join(done) or "none", m.build()
 

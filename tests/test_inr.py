@@ -151,7 +151,7 @@ def test_corrupted_weights_packet_is_a_bitstream_error(encoded, tmp_path):
     data = bytearray(path.read_bytes())
     with MvcReader(path) as r:
         entry = r.entries[0]
-    data[entry.offset + 8 + entry.length // 2] ^= 0x40
+    data[entry.offset + entry.length // 2] ^= 0x40
     bad = tmp_path / "bad.mvc"
     bad.write_bytes(bytes(data))
     with pytest.raises(BitstreamError):

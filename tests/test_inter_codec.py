@@ -101,12 +101,13 @@ def test_report_says_how_much_of_the_p_latents_is_coded(coded) -> None:
     assert all(0.0 <= s <= 1.0 for s in shares.values())
 
 
-def test_header_names_both_models(coded) -> None:
+def test_header_names_the_weights_not_their_configs(coded, weights_file: Path) -> None:
+    """The weights' hash names them and they carry their configs: the header leaves the configs out."""
     path, _, _ = coded
     with MvcReader(path) as reader:
-        cfg = reader.header.codec_config
-    assert InterConfig.from_json(cfg["inter"]) == TINY_INTER and IntraConfig.from_json(cfg["intra"]) == TINY_INTRA
-    assert len(cfg["intra_sha256"]) == 64 and len(cfg["inter_sha256"]) == 64 and cfg["quality"] == 1
+        cfg, sha = reader.header.codec_config, reader.header.weights_sha256
+    assert cfg == {"quality": 1, "key_quality": 2, "weights": "file:mlvc.safetensors", "frame_skip": True}
+    assert sha == MlvcCodec(weights_file=str(weights_file)).weights_sha256()
 
 
 @pytest.mark.parametrize("frame, packets", [(0, 1), (1, 2), (2, 3), (3, 1)])

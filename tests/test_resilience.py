@@ -18,6 +18,8 @@ from test_fuzz import ParsedMvc, check_input, make_seed
 
 from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import DamagedPacket, MvcReader
+from mvcodec.bitstream.container import END_MAGIC
+from mvcodec.bitstream.index import crc32, deflate
 from mvcodec.cli.main import main
 from mvcodec.codecs import EncodeSettings, get_codec
 from mvcodec.codecs.base import Skipped
@@ -207,11 +209,12 @@ def test_extreme_header_fields_are_refused_on_open(x264_file: Path, field: str, 
 
 
 def test_huge_index_count_and_packet_length_are_refused(x264_file: Path) -> None:
-    data = bytearray(x264_file.read_bytes())
-    index_offset, index_len = struct.unpack_from("<QI", data, len(data) - 24)
-    huge_count = bytearray(data)
-    struct.pack_into("<I", huge_count, index_offset, 0xFFFFFFFF)
-    assert check_input(bytes(huge_count), "index count") is None
+    data = x264_file.read_bytes()
+    (index_len,) = struct.unpack_from("<I", data, len(data) - 16)
+    index = deflate(b"\xff\xff\xff\xff\x0f")  # a count of 2**32 - 1 packets, behind a valid CRC
+    huge_count = data[:len(data) - 16 - index_len] + index + struct.pack("<II", len(index), crc32(index)) \
+        + END_MAGIC
+    assert check_input(huge_count, "index count") is None
     parsed = ParsedMvc.parse(x264_file)
     parsed.entry_overrides[0] = {"length": 0xFFFFFFFF}
     assert check_input(parsed.build(), "packet length") is None

@@ -1,4 +1,4 @@
-"""The ``.mvc`` container: header fields declared as data, packets with CRC32, an index, atomic writes."""
+"""The ``.mvc`` container: header fields declared as data, packets with checksums, a compact index, atomic writes."""
 
 from mvcodec.bitstream.container import GLOBAL_VIEW, DamagedPacket, MvcReader, MvcWriter, PacketEntry
 from mvcodec.bitstream.header import HEADER_FIELDS, MvcHeader

@@ -1,7 +1,8 @@
 """The ``.mvc`` header, declared as data: an ordered list of named, typed fields.
 
 Adding a field means adding a line to :data:`HEADER_FIELDS` and bumping :data:`FORMAT_MINOR`; a reader rejects
-a file whose major version it does not know.  Values are serialised as little-endian integers or as
+a file whose major version it does not know.  Format 2 stores these bytes DEFLATE-packed
+(:mod:`mvcodec.bitstream.container`).  Values are serialised as little-endian integers or as
 length-prefixed UTF-8 (``str``) and JSON (``json``) text; nothing in a header can execute code.
 """
 
@@ -15,7 +16,7 @@ from typing import Any, Literal
 from mvcodec.errors import BitstreamError
 from mvcodec.io.clip import fps_fraction
 
-FORMAT_MAJOR = 1
+FORMAT_MAJOR = 2  # 2: DEFLATE-packed header and index, no per-packet head (container.py); 1 is still read
 FORMAT_MINOR = 0
 
 # Limits a header must respect; checked before anything is allocated from it.

@@ -10,9 +10,9 @@ each view coded on its own (simulcast); low delay or random access, with an intr
               B:  InterModel.compress(x_t, refs = [past] or [future], whichever costs less)
                                                                   --> packet (v, t, kind 4 past / 5 future)
             the decoder's own reconstructions (returned by both models) --> PSNR-RGB the encoder reports
-    decode  header codec_config {"quality", "intra", "inter", "weights", "intra_sha256", "inter_sha256"
-            [, "key_quality"] [, "ra_gop"] [, "frame_skip": true [, "picture_copy": true]]} + weights_sha256
-            --> both models; frame t of view v reads the
+    decode  header codec_config {"quality", "weights" [, "key_quality"] [, "ra_gop"] [, "frame_skip": true
+            [, "picture_copy": true]]} + weights_sha256 --> the weights, both models (files of earlier versions
+            also spell out "intra", "inter" and their hashes, checked against the weights); frame t of view v reads the
             packets of its dependency set only (ld: frames G*floor(t/G) .. t of that view; ra: its B chain, the
             anchors and the I picture)
 
@@ -72,7 +72,13 @@ from mvcodec.codecs.learned_structure import (
     periods,
     rd_cost,
 )
-from mvcodec.codecs.learned_weights import LearnedWeights, read_weights_bytes, to_tensor, to_uint8
+from mvcodec.codecs.learned_weights import (
+    LearnedWeights,
+    check_stored_config,
+    read_weights_bytes,
+    to_tensor,
+    to_uint8,
+)
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource, FrameWindow
 from mvcodec.metrics import MetricAccumulator
@@ -94,16 +100,6 @@ DEFAULT_KEY_OFFSET = 3
 pictures, and picture copy"): the whole intra period follows its key picture, which costs a few percent of the
 period, so a higher key rung is nearly free; with picture copy a static scene's file is its key pictures, so the
 key rung must still follow the quality asked for (``top`` gives one file for every rung there)."""
-
-
-def state_sha256(state: dict[str, torch.Tensor]) -> str:
-    """SHA-256 over the names, dtypes, shapes and bytes of a state dict (sorted by name)."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        t = state[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -273,12 +269,11 @@ def header_config(w: MlvcWeights, rungs: Rungs, ra_gop: int | None, frame_skip: 
     """The ``codec_config`` of an mlvc file (``rungs``: ``key_quality`` written only where it differs, so
     ``key_offset=0`` writes the files of earlier versions; ``ra_gop``: None unless random access; ``frame_skip``:
     the P and B payloads start with the mode byte; ``picture_copy``: it may say copied); ``lmvc`` writes it for
-    view 0 too
-    (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`)."""
+    view 0 too (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`).  The model configs are not written:
+    the header's ``weights_sha256`` names the weights and they carry them (files of earlier versions have them
+    under "intra" and "inter", checked by :func:`check_stored_config`)."""
     return {"quality": rungs.quality, **({"key_quality": rungs.key} if rungs.key != rungs.quality else {}),
-            "intra": w.intra_config.to_json(), "inter": w.inter_config.to_json(),
-            "weights": w.id, "intra_sha256": state_sha256(w.part("intra.")),
-            "inter_sha256": state_sha256(w.part("inter.")), **({"ra_gop": ra_gop} if ra_gop is not None else {}),
+            "weights": w.id, **({"ra_gop": ra_gop} if ra_gop is not None else {}),
             **({"frame_skip": True} if frame_skip else {}), **({"picture_copy": True} if picture_copy else {})}
 
 
@@ -551,13 +546,10 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         if h.codec_id != self.id:
             raise BitstreamError(f"file was made by codec {h.codec_id!r}, not {self.id!r}")
         weights = self.decoder_weights(h)
-        cfg = h.codec_config
-        try:
-            intra_cfg, inter_cfg = IntraConfig.from_json(cfg.get("intra")), InterConfig.from_stored(cfg.get("inter"))
-        except InputError as exc:
-            raise BitstreamError(f"mlvc header: {exc}") from None
-        if (intra_cfg, inter_cfg) != (weights.intra_config, weights.inter_config):
-            raise BitstreamError(f"mlvc header's model configs are not those of weights {weights.id}")
+        check_stored_config(h.codec_config, "intra", IntraConfig.from_json, weights.intra_config, self.id, weights.id)
+        check_stored_config(h.codec_config, "inter", InterConfig.from_stored, weights.inter_config, self.id,
+                            weights.id)
+        inter_cfg = weights.inter_config
         rungs = header_rungs(h, weights.top_rung)
         gop = 1 if h.structure == "intra" else h.gop
         ra_gop = header_ra_gop(h, self.id)

@@ -5,8 +5,9 @@
     encode  frame (view v, frame t) uint8 (H,W,3) --/255--> IntraModel.encode(x, rung) --> payload
             --> one packet (view v, frames t:t+1, kind 0)                  (random access to any frame)
             the decoder's own reconstruction (returned by encode) --> PSNR-RGB the encoder reports
-    decode  header codec_config {"quality", "model", "weights"} + weights_sha256 --> the weights with that hash
-            (the zoo, the ``weights_file`` option, or files under $MVCODEC_WEIGHTS) --> IntraModel
+    decode  header codec_config {"quality", "weights"} + weights_sha256 --> the weights with that hash
+            (the zoo, the ``weights_file`` option, or files under $MVCODEC_WEIGHTS) --> IntraModel (files of
+            earlier versions also hold the "model" config, checked against the weights)
             packet (v, t) --IntraModel.decompress--> x_hat --*255, round--> uint8 (H,W,3)
 
 Quality ladder: ``quality`` is the rung index ``q`` of the model's gain vectors, 0 (fewest bits) to Q - 1 (Q = 6
@@ -42,7 +43,13 @@ from safetensors.torch import load as load_safetensors
 from mvcodec import zoo
 from mvcodec.bitstream import MvcReader, MvcWriter
 from mvcodec.codecs.base import Codec, DecodedFrame, EncodeSettings, Skipped, register
-from mvcodec.codecs.learned_weights import LearnedWeights, read_weights_bytes, to_tensor, to_uint8
+from mvcodec.codecs.learned_weights import (
+    LearnedWeights,
+    check_stored_config,
+    read_weights_bytes,
+    to_tensor,
+    to_uint8,
+)
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource
 from mvcodec.metrics import MetricAccumulator
@@ -158,8 +165,7 @@ class LearnedIntraCodec(LearnedWeights[IntraWeights], Codec):
 
     def config(self, settings: EncodeSettings) -> dict[str, Any]:
         w = self.weights()
-        return {"quality": self.rung(settings.quality, w.config.qualities), "model": w.config.to_json(),
-                "weights": w.id}
+        return {"quality": self.rung(settings.quality, w.config.qualities), "weights": w.id}
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
         weights = self.weights()
@@ -194,12 +200,8 @@ class LearnedIntraCodec(LearnedWeights[IntraWeights], Codec):
         if h.codec_id != self.id:
             raise BitstreamError(f"file was made by codec {h.codec_id!r}, not {self.id!r}")
         weights = self.decoder_weights(h)
-        try:
-            config = IntraConfig.from_json(h.codec_config.get("model"))
-        except InputError as exc:
-            raise BitstreamError(f"mvc-intra header: {exc}") from None
-        if config != weights.config:
-            raise BitstreamError(f"mvc-intra header's model config {config} is not the one of weights {weights.id}")
+        check_stored_config(h.codec_config, "model", IntraConfig.from_json, weights.config, self.id, weights.id)
+        config = weights.config
         quality = h.codec_config.get("quality")
         if not isinstance(quality, int) or not 0 <= quality < config.qualities:
             raise BitstreamError(f"mvc-intra header has quality {quality!r}, not a rung in 0..{config.qualities - 1}")

@@ -76,7 +76,6 @@ from mvcodec.codecs.learned_inter import (
     header_rungs,
     nonzero_shares,
     skip_cost,
-    state_sha256,
     temporal_references,
     temporal_refs,
 )
@@ -90,7 +89,13 @@ from mvcodec.codecs.learned_structure import (
     periods,
     reference_weight,
 )
-from mvcodec.codecs.learned_weights import LearnedWeights, read_weights_bytes, to_tensor, to_uint8
+from mvcodec.codecs.learned_weights import (
+    LearnedWeights,
+    check_stored_config,
+    read_weights_bytes,
+    to_tensor,
+    to_uint8,
+)
 from mvcodec.errors import BitstreamError, CodecError, InputError
 from mvcodec.io.clip import ClipSource, FrameWindow
 from mvcodec.metrics import MetricAccumulator
@@ -275,8 +280,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         ra_gop = self._base.ra_gop if settings.structure == "ra" else None
         return {**header_config(base, self._base.rungs(settings, base), ra_gop, self._base.frame_skip,
                                 self._base.picture_copy),
-                "base_sha256": base.sha256, "dependent": w.config.to_json(), "weights": w.id,
-                "dependent_sha256": state_sha256(w.state)}
+                "base_sha256": base.sha256, "weights": w.id}
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
         weights = self.weights()
@@ -394,12 +398,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         if base_sha != weights.base_sha256:
             raise BitstreamError(f"lmvc header's base weights {str(base_sha)[:16]} are not those weights "
                                  f"{weights.id} extend")
-        try:
-            dependent = DependentConfig.from_stored(cfg.get("dependent"))
-        except InputError as exc:
-            raise BitstreamError(f"lmvc header: {exc}") from None
-        if dependent != weights.config:
-            raise BitstreamError(f"lmvc header's dependent config is not that of weights {weights.id}")
+        check_stored_config(cfg, "dependent", DependentConfig.from_stored, weights.config, self.id, weights.id)
         base = self.base_weights(base_sha)
         models = self.models(weights, base)
         rungs = header_rungs(h, base.top_rung)

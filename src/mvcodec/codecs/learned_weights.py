@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -56,6 +56,22 @@ def read_weights_bytes(path: str | os.PathLike) -> tuple[bytes, str, dict[str, s
     except (ValueError, AttributeError) as exc:
         raise CodecError(f"weights file {path} is not a safetensors file ({exc})") from None
     return data, hashlib.sha256(data).hexdigest(), meta
+
+
+def check_stored_config(codec_config: dict[str, Any], key: str, parse: Callable[[Any], Any], actual: Any,
+                        codec_id: str, weights_id: str) -> None:
+    """Files of earlier versions spell out a model config under ``codec_config[key]``; where it is there it must
+    parse and equal ``actual``, the config of the weights the file's hash named (a :class:`BitstreamError`
+    otherwise).  Files written since container format 2 leave it out: the hash already names the weights, and
+    the weights carry their config (docs/decisions.md, "A compact container")."""
+    if key not in codec_config:
+        return
+    try:
+        stored = parse(codec_config[key])
+    except InputError as exc:
+        raise BitstreamError(f"{codec_id} header: {exc}") from None
+    if stored != actual:
+        raise BitstreamError(f"{codec_id} header's {key} config is not that of weights {weights_id}")
 
 
 def weights_search_paths() -> list[Path]:
