@@ -52,6 +52,9 @@ def test_encode_report_info_decode(capsys, tmp_path, png_clip, small_clip):
     status, out, _ = run_cli(capsys, "info", str(mvc), "--json")
     info = json.loads(out)
     assert status == 0 and info["header"]["codec_id"] == "x265" and info["file_bytes"] == r["bytes"]
+    with MvcReader(mvc) as reader:
+        assert info["payload_bytes"] == sum(e.length for e in reader.entries)
+    assert info["payload_bytes"] + info["container_bytes"] == r["bytes"] and info["format_version"] == "2.0"
     status, out, _ = run_cli(capsys, "info", str(mvc))
     assert status == 0 and "x265" in out and "cam1" in out
 

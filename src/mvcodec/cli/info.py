@@ -28,7 +28,9 @@ def describe(path: str) -> dict:
             key = "global" if e.view == GLOBAL_VIEW else str(e.view)
             per_view[key]["packets"] += 1
             per_view[key]["bytes"] += e.length
+        payload = sum(e.length for e in reader.entries)
         return {"file": path, "format_version": "%d.%d" % reader.version, "file_bytes": reader.file_size,
+                "payload_bytes": payload, "container_bytes": reader.file_size - payload,
                 "bpp": bpp(reader.file_size, h.views, h.frames, h.height, h.width),
                 "fps": h.fps, "header": asdict(h), "packets": len(reader.entries), "per_view": dict(per_view)}
 
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(d, indent=2))
         return 0
     h = d["header"]
-    print(f"{d['file']}: .mvc version {d['format_version']}, {d['file_bytes']} bytes, {d['bpp']:.4f} bpp")
+    print(f"{d['file']}: .mvc version {d['format_version']}, {d['file_bytes']} bytes, {d['bpp']:.4f} bpp "
+          f"({d['payload_bytes']} of payload, {d['container_bytes']} of header, index and checksums)")
     print(f"  codec      {h['codec_id']}  config {json.dumps(h['codec_config'], sort_keys=True)}")
     print(f"  weights    {h['weights_sha256'] or '(none)'}")
     print(f"  clip       {h['views']} views x {h['frames']} frames, {h['width']}x{h['height']}, {d['fps']:g} fps")
