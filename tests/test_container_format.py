@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import synthetic_clip
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_bitstream import make_header, write_sample
 
 from mvcodec.api import decode_file
 from mvcodec.bitstream import GLOBAL_VIEW, MvcReader, MvcWriter, PacketEntry
 from mvcodec.bitstream.container import _TRAILER, file_preamble, file_trailer
 from mvcodec.bitstream.header import pack_header
-from mvcodec.bitstream.index import SHORT_PACKET, crc32, pack_index, packet_checksum, unpack_index
+from mvcodec.bitstream.index import SHORT_PACKET, crc32, deflate, pack_index, packet_checksum, unpack_index
 from mvcodec.cli.main import main
 from mvcodec.errors import BitstreamError
 from mvcodec.metrics import psnr_rgb
@@ -168,3 +170,15 @@ def test_a_format1_header_model_config_is_checked_against_the_weights(tmp_path, 
     else:
         with pytest.raises(BitstreamError, match=pattern):
             list(decode_file(path))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.binary(max_size=200), st.booleans())
+def test_any_index_bytes_parse_or_raise_a_bitstream_error(data, packed):
+    """Arbitrary bytes as an index (raw, or DEFLATE-packed so they reach the column parser): entries or a
+    BitstreamError, never another exception."""
+    try:
+        entries = unpack_index(deflate(data) if packed else data, 0)
+    except BitstreamError:
+        return
+    assert all(0 <= e.kind <= 0xFF and e.first_frame >= 0 and e.length >= 0 for e in entries)
