@@ -34,12 +34,29 @@ FORMAT1_FILE = Path(__file__).parent / "data" / "format1_mlvc_ra.mvc"
 def test_index_round_trips_every_field():
     entries, offset = [], 100
     for i, (view, kind, first, count, length) in enumerate([
-            (GLOBAL_VIEW, 3, 0, 32, 70_000), (0, 0, 0, 1, 1), (0, 2, 8, 1, 0), (1, 255, 4, 1, SHORT_PACKET),
+            (GLOBAL_VIEW, 3, 0, 32, 70_000), (0, 0, 0, 1, 1), (0, 2, 8, 1, 2), (1, 255, 4, 1, SHORT_PACKET),
             (0xFFFE, 1, 1_000_000, 0, SHORT_PACKET + 1), (1, 7, 2, 1, 5)]):
         payload = bytes([i]) * length
         entries.append(PacketEntry(view, kind, first, count, offset, length, packet_checksum(payload)))
         offset += length
-    assert unpack_index(pack_index(entries), 100) == entries
+    assert unpack_index(pack_index(entries), 100, offset - 100) == entries
+
+
+def test_an_index_claims_at_most_a_packet_a_byte(tmp_path):
+    """A few bytes of DEFLATE can claim millions of empty packets: the writer writes no empty packet and the
+    reader refuses an index that claims more packets than the data section has bytes, before allocating them."""
+    with pytest.raises(ValueError, match="empty packet"):
+        with MvcWriter(tmp_path / "e.mvc", make_header()) as w:
+            w.write_packet(0, 0, 1, b"")
+    bomb = deflate(b"\x80\x89\x7a" + bytes(5 * 2_000_000) + bytes(2 * 2_000_000))  # 2,000,000 empty packets
+    assert len(bomb) < 20_000
+    with pytest.raises(BitstreamError, match="inflates to more than 560 bytes"):
+        unpack_index(bomb, 0, 10)
+    with pytest.raises(BitstreamError, match="claims 2000000 packets in a data section of 10 bytes"):
+        unpack_index(deflate(b"\x80\x89\x7a"), 0, 10)
+    empty = PacketEntry(0, 0, 0, 1, 0, 0, packet_checksum(b""))
+    with pytest.raises(BitstreamError, match="empty packet"):
+        unpack_index(pack_index([empty]), 0, 1)
 
 
 def test_checksum_is_crc16_for_short_packets_and_crc32_for_long_ones():
@@ -178,7 +195,8 @@ def test_any_index_bytes_parse_or_raise_a_bitstream_error(data, packed):
     """Arbitrary bytes as an index (raw, or DEFLATE-packed so they reach the column parser): entries or a
     BitstreamError, never another exception."""
     try:
-        entries = unpack_index(deflate(data) if packed else data, 0)
+        entries = unpack_index(deflate(data) if packed else data, 0, 100)
     except BitstreamError:
         return
-    assert all(0 <= e.kind <= 0xFF and e.first_frame >= 0 and e.length >= 0 for e in entries)
+    assert all(0 <= e.kind <= 0xFF and e.first_frame >= 0 and e.length >= 1 for e in entries)
+    assert sum(e.length for e in entries) == 100

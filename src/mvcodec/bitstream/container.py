@@ -112,6 +112,8 @@ class MvcWriter(CloseOnSuccess):
             raise ValueError(f"packet for view {view} in a {self.header.views}-view file")
         if frame_count < 0 or first_frame < 0 or first_frame + frame_count > self.header.frames:
             raise ValueError(f"packet frames {first_frame}+{frame_count} outside 0:{self.header.frames}")
+        if not payload:
+            raise ValueError("an empty packet (format 2 has none: a reader bounds the index by the data's size)")
         if not 0 <= kind <= 0xFF:
             raise ValueError(f"packet kind {kind} outside 0..255")
         if len(self.entries) >= MAX_PACKETS:
@@ -204,9 +206,8 @@ class MvcReader:
         index = f.read(index_len)
         if crc32(index) != index_crc:
             raise BitstreamError("index CRC mismatch (the index is corrupted)")
-        entries = _unpack_v1_index(index) if major == 1 else unpack_index(index, self.data_start)
-        if major == 2 and sum(e.length for e in entries) != index_offset - self.data_start:
-            raise BitstreamError("the index's packet lengths do not add up to the data section (corrupted)")
+        entries = _unpack_v1_index(index) if major == 1 else \
+            unpack_index(index, self.data_start, index_offset - self.data_start)
         head_size = _V1_PACKET_HEAD.size if major == 1 else 0
         for i, e in enumerate(entries):
             if e.offset - head_size < self.data_start or e.offset + e.length > index_offset:

@@ -38,7 +38,7 @@ GLOBAL_VIEW = 0xFFFF
 MAX_PACKETS = 4_000_000
 SHORT_PACKET = 4096  # bytes: packets up to this length carry a CRC-16, longer ones a CRC-32
 _MAX_VARINT_BYTES = 10
-_MAX_INDEX_BYTES = 10 + MAX_PACKETS * (5 * _MAX_VARINT_BYTES + 4)  # inflated, before parsing
+_MAX_ENTRY_BYTES = 5 * _MAX_VARINT_BYTES + 4  # of one entry, inflated
 
 
 @dataclass(frozen=True)
@@ -146,13 +146,18 @@ def pack_index(entries: Sequence[PacketEntry]) -> bytes:
     return deflate(bytes(out))
 
 
-def unpack_index(data: bytes, data_start: int) -> list[PacketEntry]:
-    """Parse :func:`pack_index`'s bytes into entries whose payloads start at ``data_start``; every malformation is
-    a :class:`BitstreamError` (the caller checks the entries against the header and the file)."""
-    cursor = _Cursor(inflate(data, _MAX_INDEX_BYTES, "index"))
+def unpack_index(data: bytes, data_start: int, data_bytes: int) -> list[PacketEntry]:
+    """Parse :func:`pack_index`'s bytes into entries whose payloads start at ``data_start`` and fill the
+    ``data_bytes`` bytes there.  Every packet holds at least one byte (:class:`~mvcodec.bitstream.container.
+    MvcWriter` writes no empty one), so an index claims at most ``data_bytes`` packets: what the reader allocates
+    stays in proportion to the file, whatever a DEFLATE stream would inflate to.  Every malformation is a
+    :class:`BitstreamError` (the caller checks the entries against the header)."""
+    most = min(MAX_PACKETS, data_bytes)
+    cursor = _Cursor(inflate(data, 2 * _MAX_VARINT_BYTES + most * _MAX_ENTRY_BYTES, "index"))
     count = cursor.varint()
-    if count > MAX_PACKETS:
-        raise BitstreamError(f"index claims {count} packets (at most {MAX_PACKETS})")
+    if count > most:
+        raise BitstreamError(f"index claims {count} packets in a data section of {data_bytes} bytes "
+                             f"(at most one a byte, and {MAX_PACKETS} in all)")
     views = [cursor.varint() for _ in range(count)]
     kinds = [cursor.varint() for _ in range(count)]
     firsts, previous = [], 0
@@ -168,9 +173,13 @@ def unpack_index(data: bytes, data_start: int) -> list[PacketEntry]:
         if views[i] > GLOBAL_VIEW or kinds[i] > 0xFF or firsts[i] < 0:
             raise BitstreamError(f"index entry {i} has view {views[i] - 1}, kind {kinds[i]}, first frame {firsts[i]} "
                                  "(corrupted)")
+        if lengths[i] == 0:
+            raise BitstreamError(f"index entry {i} is an empty packet (corrupted)")
         crc = int.from_bytes(cursor.take(_checksum_size(lengths[i])), "little")
         entries.append(PacketEntry(view, kinds[i], firsts[i], counts[i], offset, lengths[i], crc))
         offset += lengths[i]
     if cursor.pos != len(cursor.data):
         raise BitstreamError(f"the index has {len(cursor.data) - cursor.pos} unexpected trailing bytes")
+    if offset != data_start + data_bytes:
+        raise BitstreamError("the index's packet lengths do not add up to the data section (corrupted)")
     return entries
