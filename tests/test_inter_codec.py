@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import damage_packet, in_table_latents, static_clip, synthetic_clip
 
-from mvcodec.api import encode_file
+from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import MvcReader
 from mvcodec.codecs.base import DecodedFrame, EncodeSettings, Skipped
 from mvcodec.codecs.learned_inter import (
@@ -27,7 +27,8 @@ from mvcodec.codecs.learned_inter import (
     save_mlvc_weights,
 )
 from mvcodec.errors import BitstreamError, CodecError, InputError
-from mvcodec.models.inter import InterConfig, build_inter
+from mvcodec.io.clip import MultiViewClip
+from mvcodec.models.inter import KEY_COPIED, InterConfig, build_inter
 from mvcodec.models.intra import IntraConfig, build_intra
 
 TINY_INTRA = IntraConfig(N=16, M=32, Z=16, groups=(8, 8), qualities=3, blocks=0, context=16)
@@ -293,7 +294,7 @@ def test_a_static_scenes_p_and_b_pictures_are_copied(weights_file: Path, tmp_pat
     assert all(len(p) == 1 for key, p in packets(tmp_path / "rd.mvc").items() if key[1] > 0)
     with pytest.raises(InputError, match="picture_copy needs frame_skip=rd"):
         MlvcCodec(weights_file=str(weights_file), frame_skip="off", picture_copy="rd")
-    with pytest.raises(InputError, match="picture_copy must be one of rd, off"):
+    with pytest.raises(InputError, match="picture_copy must be one of rd, nearest, off"):
         MlvcCodec(weights_file=str(weights_file), picture_copy="always")
     assert not MlvcCodec(weights_file=str(weights_file), frame_skip="off").picture_copy
 
@@ -496,3 +497,44 @@ def test_shipped_mlvc_v3_codes_its_motion_where_mlvc_v2_codes_none(tmp_path: Pat
         shares, psnr[weights] = shipped_weights_round_trip(MlvcCodec(weights=weights), 1, tmp_path / f"{weights}.mvc")
         assert (shares["y_mv"] > 0.01) if weights == "mlvc-v3" else shares["y_mv"] == 0.0
     assert psnr["mlvc-v3"] > psnr["mlvc-v2"]
+
+
+def coming_back(frames: list[str], height: int = 32, width: int = 64, views: int = 1) -> MultiViewClip:
+    """A clip whose frames are "A" (:func:`static_clip`'s picture) or "B" (its negative): a scene that moves away
+    from where its intra period began and comes back."""
+    a = static_clip(views=views, frames=1, height=height, width=width).frames[:, 0]
+    pictures = np.stack([a if f == "A" else 255 - a for f in frames], axis=1)
+    return MultiViewClip(pictures, fps=25.0, view_names=tuple(f"cam{v}" for v in range(views)))
+
+
+@pytest.mark.parametrize("structure, frames, key_copied_frame", [
+    ("ld", "ABAA", 2),          # P2 comes back: its reference (P1) shows B, its key picture A
+    ("ra", "AAAABBBBA", 8),     # the anchor P8 comes back: its reference P4 shows B
+])
+def test_a_picture_that_comes_back_copies_the_key_picture(tmp_path: Path, structure: str, frames: str,
+                                                          key_copied_frame: int) -> None:
+    """Key copy (``picture_copy=rd``, the default): a P or B picture may be its intra period's key picture
+    unchanged (mode byte 3, header ``key_copy``), long after the buffer let the key picture go; the file decodes
+    to the encoder's pictures, whole or that frame alone.  ``picture_copy=nearest`` writes the files of the
+    version before (no header key, no mode 3) and loses the picture that came back.  Shipped weights: an
+    untrained model's pictures are all copies of its poor key picture, so nothing would tell the two apart."""
+    torch.set_num_threads(1)
+    clip = coming_back(list(frames))
+    settings = EncodeSettings(1, structure, gop=len(frames))
+    out = {}
+    for mode in ("rd", "nearest"):
+        path = tmp_path / f"{mode}.mvc"
+        out[mode] = path, encode_file(clip, MlvcCodec(picture_copy=mode, ra_gop=4), settings, path).extra
+        with MvcReader(path) as reader:
+            assert reader.header.codec_config.get("key_copy", False) == (mode == "rd")
+        pictures = np.stack([d.rgb for d in decode_file(path)])
+        assert hashlib.sha256(pictures.tobytes()).hexdigest() == out[mode][1]["reconstruction_sha256"]
+    (path, extra), (plain, plain_extra) = out["rd"], out["nearest"]
+    assert extra["pictures_copied_from_key"] == 1 and plain_extra["pictures_copied_from_key"] == 0
+    assert packets(path)[(0, key_copied_frame)] == bytes([KEY_COPIED])
+    assert all(p[0] != KEY_COPIED for (_, t), p in packets(plain).items() if t > 0)
+    assert extra["real_bits"] <= plain_extra["real_bits"]
+    assert extra["psnr_rgb_encoder"] > plain_extra["psnr_rgb_encoder"] + 0.5
+    (alone,) = decode_file(path, frames=range(key_copied_frame, key_copied_frame + 1))
+    (first,) = decode_file(path, frames=range(0, 1))
+    np.testing.assert_array_equal(alone.rgb, first.rgb)  # the key picture, decoded through the dependency set

@@ -13,7 +13,15 @@ from mvcodec.errors import BitstreamError, InputError
 from mvcodec.layers.flow import FlowNet, cost_volume
 from mvcodec.layers.warp import compose, downsample_flow, upsample_flow, warp
 from mvcodec.models.dpb import DecodedPicture, DecodedPictureBuffer
-from mvcodec.models.inter import FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED, InterConfig, InterModel, build_inter
+from mvcodec.models.inter import (
+    FRAME_CODED,
+    FRAME_SKIPPED,
+    KEY_COPIED,
+    PICTURE_COPIED,
+    InterConfig,
+    InterModel,
+    build_inter,
+)
 
 TINY = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8)
 ABLATION = InterConfig(N=8, M=16, Z=8, mv_channels=8, mv_M=8, mv_Z=8, qualities=3, flow_channels=8, references=1,
@@ -335,6 +343,44 @@ def test_a_copied_picture_is_its_reference_and_the_mode_byte_alone() -> None:
         model.decompress(payload + b"\x00", dec, 0, 1, 64, 64, 1, frame_skip=True, picture_copy=True)
     payload, _ = model.compress(clip[1:2], _fresh(clip), 0, 1, 1, skip_cost=lambda x_hat, bits: float(bits))
     assert payload[0] != PICTURE_COPIED  # without copy=True: two candidates only
+
+
+def test_a_key_copied_picture_is_the_key_picture_and_the_mode_byte_alone() -> None:
+    """compress(copy=True, key=..) adds a fourth candidate, the period's key picture unchanged: where it is the
+    cheapest the payload is mode byte 3 alone, the picture and feature are the key picture's and its motion None
+    (the reference chain starts again there); the decoder reproduces it given the key, refuses mode 3 without
+    one and a copied payload with more bytes."""
+    torch.manual_seed(1)
+    model = wide_priors(build_inter(TINY)).eval()
+    model.update()
+    clip = moving_clip(4, 64, 64)[0]
+    enc, dec = _fresh(clip), _fresh(clip)
+    key_enc, key_dec = enc.get(0, 0), dec.get(0, 0)
+    for frame in (1, 2):  # two coded pictures move away from the key picture
+        payload, _ = model.compress(clip[frame:frame + 1], enc, 0, frame, 1, skip_cost=lambda x_hat, bits: 0.0)
+        model.decompress(payload, dec, 0, frame, 64, 64, 1, frame_skip=True)
+    tried: list[int] = []
+
+    def cost(x_hat: torch.Tensor, bits: int) -> float:  # the fourth trial is the key copy
+        tried.append(bits)
+        return float(len(tried) != 4)
+
+    payload, x_hat = model.compress(clip[3:4], enc, 0, 3, 1, skip_cost=cost, copy=True, key=key_enc)
+    assert len(tried) == 4 and tried[2:] == [8, 8] and payload == bytes([KEY_COPIED])
+    assert model.last_picture_copied and model.last_key_copied
+    assert torch.equal(x_hat, clip[:1])
+    assert torch.equal(model.decompress(payload, dec, 0, 3, 64, 64, 1, frame_skip=True, picture_copy=True,
+                                        key=key_dec), x_hat)
+    copied = dec.get(0, 3)
+    assert torch.equal(copied.frame, key_dec.frame) and copied.motion is None
+    assert len(dec.references(0, 4, 3)) == 1  # the chain starts again at the copy
+    with pytest.raises(BitstreamError, match="mode byte 3"):
+        model.decompress(payload, dec, 0, 3, 64, 64, 1, frame_skip=True, picture_copy=True)
+    with pytest.raises(BitstreamError, match="copied but its payload has 1 more"):
+        model.decompress(payload + b"\x00", dec, 0, 3, 64, 64, 1, frame_skip=True, picture_copy=True, key=key_dec)
+    tried.clear()
+    model.compress(clip[3:4], _fresh(clip), 0, 1, 1, skip_cost=cost, copy=True)
+    assert len(tried) == 3  # without a key: three candidates
 
 
 def _fresh(clip: torch.Tensor) -> DecodedPictureBuffer:

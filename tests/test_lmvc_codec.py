@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import damage_packet, static_clip, synthetic_clip
-from test_inter_codec import TINY_INTER, shipped_weights_round_trip, write_weights
+from test_inter_codec import TINY_INTER, coming_back, shipped_weights_round_trip, write_weights
 from test_multiview_model import perturb
 
 from mvcodec.api import decode_file, encode_file
@@ -30,7 +30,7 @@ from mvcodec.codecs.learned_multiview import (
     save_lmvc_weights,
 )
 from mvcodec.errors import BitstreamError, InputError
-from mvcodec.models.inter import FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED, build_inter
+from mvcodec.models.inter import FRAME_CODED, FRAME_SKIPPED, KEY_COPIED, PICTURE_COPIED, build_inter
 from mvcodec.models.multiview import DependentConfig, from_single_view
 
 
@@ -518,3 +518,30 @@ def test_a_model_trained_without_inter_view_contexts_and_hdc_fer_round_trips_fro
         frames = {(f.view, f.frame): f.rgb for f in decode_file(out, codec=codec((path, base)))}
         assert len(frames) == 6
         assert decoded_psnr(frames, clip.frames) == pytest.approx(result.extra["psnr_rgb_encoder"], abs=1e-9)
+
+
+@pytest.mark.parametrize("structure, frames, key_copied_frame", [("ld", "ABAA", 2), ("ra", "AAAABBBBA", 8)])
+def test_a_picture_that_comes_back_copies_its_views_key_picture(tmp_path, structure, frames, key_copied_frame):
+    """Key copy in lmvc (shipped weights, as mlvc's test): every view's picture that comes back to where the
+    period began is its own key picture copied (view 1's whichever model codes it), the report counts them per
+    view, the file decodes to the encoder's pictures, and view 1's frame alone decodes through its dependency
+    set; ``picture_copy=nearest`` writes no key copies."""
+    torch.set_num_threads(1)
+    clip = coming_back(list(frames), views=2)
+    settings = EncodeSettings(1, structure, gop=len(frames))
+    out = {}
+    for mode in ("rd", "nearest"):
+        path = tmp_path / f"{mode}.mvc"
+        out[mode] = path, encode_file(clip, LmvcCodec(picture_copy=mode, ra_gop=4), settings, path).extra
+        decoded = {(f.view, f.frame): f.rgb for f in decode_file(path)}
+        assert decoded_psnr(decoded, clip.frames) == pytest.approx(out[mode][1]["psnr_rgb_encoder"], abs=1e-9)
+    (path, extra), (_, plain) = out["rd"], out["nearest"]
+    assert extra["pictures_copied_from_key_per_view"] == [1, 1] and plain["pictures_copied_from_key_per_view"] == [0, 0]
+    assert extra["psnr_rgb_encoder"] > plain["psnr_rgb_encoder"] + 0.5 and extra["real_bits"] <= plain["real_bits"]
+    with MvcReader(path) as reader:
+        assert reader.header.codec_config["key_copy"] is True
+        (entry,) = reader.select(view=1, frames=range(key_copied_frame, key_copied_frame + 1))
+        assert reader.read_packet(entry) == bytes([KEY_COPIED])
+    (alone,) = decode_file(path, views=[1], frames=range(key_copied_frame, key_copied_frame + 1))
+    (first,) = decode_file(path, views=[1], frames=range(0, 1))
+    np.testing.assert_array_equal(alone.rgb, first.rgb)

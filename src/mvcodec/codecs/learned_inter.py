@@ -30,7 +30,10 @@ contextual decoder works from the temporal contexts alone), whichever costs less
 starts the picture's payload and the header says ``"frame_skip": true`` (:meth:`InterModel.compress`).  Files
 without it decode as before.  Picture copy (option ``picture_copy=rd``, the default with the skip; header
 ``"picture_copy": true``): a third candidate, the picture's nearest reference unchanged (mode byte 2 alone: no
-motion, no latent), the skip picture of video codecs for static content.
+motion, no latent), the skip picture of video codecs for static content; and a fourth (header ``"key_copy":
+true``), the key picture of the intra period unchanged (mode byte 3), a long-term reference for a scene that
+comes back to where the period began (``picture_copy=nearest``: the third only, the files of the version before
+it).
 
 Weights: option ``weights=ID`` (shipped, default ``mlvc-v3``: the one that codes motion) or ``weights_file=PATH``:
 one safetensors file holding both models' tensors under the prefixes ``intra.`` and ``inter.`` with both configs in
@@ -94,6 +97,7 @@ B_FUTURE_PACKET = 5  # ... from its future candidate
 DEFAULT_WEIGHTS = "mlvc-v3"
 B_REFERENCES = ("rd", "past", "future")
 FRAME_SKIP_MODES = ("rd", "off")
+PICTURE_COPY_MODES = ("rd", "nearest", "off")
 KEY_OFFSET_TOP = "top"
 DEFAULT_KEY_OFFSET = 3
 """Option ``key_offset``'s default, in rungs of the gain ladder (BENCHMARKS.md, "Key pictures above the other
@@ -185,7 +189,8 @@ class CodedPicture:
     estimated_bits: float
     symbol_counts: dict[str, list[int]] = field(default_factory=dict)  # latent -> [non-zero, all] (P and B)
     frame_skipped: bool = False  # a P or B picture whose frame latent was skipped (module docstring)
-    picture_copied: bool = False  # ... that was copied from its reference (module docstring)
+    picture_copied: bool = False  # ... that was copied from its reference or its key picture (module docstring)
+    key_copied: bool = False  # ... copied from its key picture
 
 
 def add_symbol_counts(total: dict[str, list[int]], counts: dict[str, list[int]]) -> None:
@@ -265,16 +270,18 @@ def choice_option(options: dict[str, Any], name: str, choices: Iterable[str], de
 
 
 def header_config(w: MlvcWeights, rungs: Rungs, ra_gop: int | None, frame_skip: bool,
-                  picture_copy: bool = False) -> dict[str, Any]:
+                  picture_copy: bool = False, key_copy: bool = False) -> dict[str, Any]:
     """The ``codec_config`` of an mlvc file (``rungs``: ``key_quality`` written only where it differs, so
     ``key_offset=0`` writes the files of earlier versions; ``ra_gop``: None unless random access; ``frame_skip``:
-    the P and B payloads start with the mode byte; ``picture_copy``: it may say copied); ``lmvc`` writes it for
+    the P and B payloads start with the mode byte; ``picture_copy``: it may say copied; ``key_copy``: copied from
+    the key picture); ``lmvc`` writes it for
     view 0 too (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`).  The model configs are not written:
     the header's ``weights_sha256`` names the weights and they carry them (files of earlier versions have them
     under "intra" and "inter", checked by :func:`check_stored_config`)."""
     return {"quality": rungs.quality, **({"key_quality": rungs.key} if rungs.key != rungs.quality else {}),
             "weights": w.id, **({"ra_gop": ra_gop} if ra_gop is not None else {}),
-            **({"frame_skip": True} if frame_skip else {}), **({"picture_copy": True} if picture_copy else {})}
+            **({"frame_skip": True} if frame_skip else {}), **({"picture_copy": True} if picture_copy else {}),
+            **({"key_copy": True} if key_copy else {})}
 
 
 def header_frame_skip(h: MvcHeader, codec_id: str) -> bool:
@@ -287,6 +294,12 @@ def header_picture_copy(h: MvcHeader, codec_id: str) -> bool:
     return _header_flag(h, codec_id, "picture_copy")
 
 
+def header_key_copy(h: MvcHeader, codec_id: str) -> bool:
+    """Whether a P or B payload's mode byte may say the picture is its key picture copied (absent in files of
+    earlier versions)."""
+    return _header_flag(h, codec_id, "key_copy") and header_picture_copy(h, codec_id)
+
+
 def _header_flag(h: MvcHeader, codec_id: str, key: str) -> bool:
     value = h.codec_config.get(key, False)
     if not isinstance(value, bool):
@@ -294,14 +307,17 @@ def _header_flag(h: MvcHeader, codec_id: str, key: str) -> bool:
     return value
 
 
-def picture_copy_option(options: dict[str, Any], frame_skip: bool) -> bool:
-    """Option ``picture_copy`` (rd: the encoder may copy a P or B picture from its reference; off): it needs the
-    mode byte, so it is off with ``frame_skip=off`` unless asked for, which is a one-line :class:`InputError`."""
+def picture_copy_option(options: dict[str, Any], frame_skip: bool) -> tuple[bool, bool]:
+    """Option ``picture_copy`` as (copy, key copy): rd, the encoder may copy a P or B picture from its nearest
+    reference or from its intra period's key picture; nearest, from the first only (the files of the version
+    before key copy); off.  It needs the mode byte, so it is off with ``frame_skip=off`` unless asked for, which is
+    a one-line :class:`InputError`."""
     if not frame_skip:
         if "picture_copy" in options and str(options["picture_copy"]) != "off":
             raise InputError("picture_copy needs frame_skip=rd (the mode byte that says a picture is copied)")
-        return False
-    return choice_option(options, "picture_copy", FRAME_SKIP_MODES) == "rd"
+        return False, False
+    mode = choice_option(options, "picture_copy", PICTURE_COPY_MODES)
+    return mode != "off", mode == "rd"
 
 
 def skip_cost(x: torch.Tensor, q: int, distortion_weight: float = 1.0) -> Callable[[torch.Tensor, int], float]:
@@ -351,10 +367,11 @@ def temporal_references(dpb: DecodedPictureBuffer, v: int, p: PlannedPicture, ca
 
 def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer, v: int, p: PlannedPicture,
                      x: torch.Tensor, q: int, b_reference: str = "rd", frame_skip: bool = False,
-                     picture_copy: bool = False) -> CodedPicture:
+                     picture_copy: bool = False, key: DecodedPicture | None = None) -> CodedPicture:
     """Code picture ``p`` of view ``v`` (``x (1,3,H,W)`` in [0, 1]) at rung ``q`` (``Rungs.of(p)``) as ``mlvc`` does
     (module docstring), putting the decoder's picture into ``dpb``; ``lmvc`` codes its view 0 with this, so both
-    write the same packets."""
+    write the same packets.  ``key``: the period's key picture, which a P or B picture may copy (files with key
+    copy; :class:`KeyPictures`)."""
     t = p.frame
     if p.type == "I":
         coded = intra.encode(x, q)
@@ -364,10 +381,10 @@ def code_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBu
 
     def code_p(candidate: int) -> CodedPicture:
         payload, x_hat = inter.compress(x, dpb, v, t, q, refs=temporal_references(dpb, v, p, candidate),
-                                        skip_cost=cost, copy=picture_copy)
+                                        skip_cost=cost, copy=picture_copy, key=key)
         return CodedPicture(payload, x_hat, INTER_PACKET if p.type == "P" else b_kind(candidate),
                             inter.last_estimated_bits, inter.last_symbol_counts, inter.last_frame_skipped,
-                            inter.last_picture_copied)
+                            inter.last_picture_copied, inter.last_key_copied)
 
     if p.type == "P":
         return code_p(0)
@@ -394,8 +411,10 @@ def cheapest(x: torch.Tensor, q: int, dpb: DecodedPictureBuffer, v: int, t: int,
 
 
 def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPictureBuffer, payload: bytes, kind: int,
-                       v: int, p: PlannedPicture, h: MvcHeader, quality: int) -> torch.Tensor:
-    """The picture :func:`code_single_view` coded at rung ``quality``, from its payload; puts it into ``dpb``."""
+                       v: int, p: PlannedPicture, h: MvcHeader, quality: int, key: DecodedPicture | None = None,
+                       ) -> torch.Tensor:
+    """The picture :func:`code_single_view` coded at rung ``quality``, from its payload (``key``: the period's key
+    picture, used where the header allows key copies); puts it into ``dpb``."""
     t = p.frame
     expected = {"I": (INTRA_PACKET,), "P": (INTER_PACKET,), "B": (B_PAST_PACKET, B_FUTURE_PACKET)}[p.type]
     if kind not in expected:
@@ -408,7 +427,27 @@ def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPicture
     refs = temporal_references(dpb, v, p, 1 if kind == B_FUTURE_PACKET else 0)
     return inter.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs,
                             frame_skip=header_frame_skip(h, h.codec_id),
-                            picture_copy=header_picture_copy(h, h.codec_id))
+                            picture_copy=header_picture_copy(h, h.codec_id),
+                            key=key if header_key_copy(h, h.codec_id) else None)
+
+
+class KeyPictures:
+    """The key picture of each view in the intra period being coded or decoded, as the buffer held it right after
+    it was coded: a P or B picture may copy it (:data:`~mvcodec.models.inter.KEY_COPIED`) long after the buffer
+    let it go.  Every picture of a period depends on its key picture through its references, so a decoder that
+    reads a picture's dependency set has always decoded the key picture first."""
+
+    def __init__(self) -> None:
+        self._pictures: dict[int, DecodedPicture] = {}
+
+    def note(self, dpb: DecodedPictureBuffer, v: int, p: PlannedPicture) -> None:
+        """Keep picture ``p`` of view ``v`` from ``dpb`` if it is the period's key picture (an I picture)."""
+        if p.type == "I":
+            self._pictures[v] = dpb.get(v, p.frame)
+
+    def of(self, v: int, p: PlannedPicture) -> DecodedPicture | None:
+        """The key picture that P or B picture ``p`` of view ``v`` may copy (None for the key picture itself)."""
+        return None if p.type == "I" else self._pictures.get(v)
 
 
 class PacketIndex:
@@ -450,8 +489,9 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                     "frame_skip=rd|off (a P or B picture's frame latent coded or skipped, the cheaper, default rd; "
                     "off: the files of earlier versions); key_offset=N|top (each intra period's I picture coded N "
                     f"rungs above the others, clamped, or at the top rung: default {DEFAULT_KEY_OFFSET}; 0: the "
-                    "files of earlier versions); picture_copy=rd|off (with frame_skip=rd: a P or B picture may be "
-                    "its reference copied, the cheaper, default rd)")
+                    "files of earlier versions); picture_copy=rd|nearest|off (with frame_skip=rd: a P or B picture may "
+                    "be its reference or its key picture copied, the cheaper, default rd; nearest: its reference "
+                    "only)")
     lossy_higher_quality_is = "higher"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "inter"
@@ -461,7 +501,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         self.check_weights_options(options)
         self.ra_gop, self.b_reference = structure_options(options)
         self.frame_skip = choice_option(options, "frame_skip", FRAME_SKIP_MODES) == "rd"
-        self.picture_copy = picture_copy_option(options, self.frame_skip)
+        self.picture_copy, self.key_copy = picture_copy_option(options, self.frame_skip)
         self.key_offset = key_offset_option(options)
         super().__init__(**options)
         self._models: dict[str, tuple[IntraModel, InterModel]] = {}
@@ -490,7 +530,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
     def config(self, settings: EncodeSettings) -> dict[str, Any]:
         w = self.weights()
         return header_config(w, self.rungs(settings, w), self.ra_gop if settings.structure == "ra" else None,
-                             self.frame_skip, self.picture_copy)
+                             self.frame_skip, self.picture_copy, self.key_copy)
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
         weights = self.weights()
@@ -503,7 +543,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         est = {"intra": 0.0, "inter": 0.0}
         real = {"intra": 0, "inter": 0}
         symbols: dict[str, list[int]] = {}
-        skipped = copied = 0
+        skipped = copied = key_copied = 0
         window = FrameWindow(source, chunk=2 * self.ra_gop)
         for v in range(info.views):
             for start, stop in periods(range(info.frames), gop, info.frames):
@@ -511,13 +551,17 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                 refs = {(v, p.frame): [(v, r) for r in p.refs] for p in plan}
                 releases = last_uses(list(refs), refs.__getitem__)
                 dpb = DecodedPictureBuffer(len(plan))
+                keys = KeyPictures()
                 pictures: dict[int, Any] = {}
                 for i, p in enumerate(plan):
                     frame = window.frame(v, p.frame)
                     coded = code_single_view(intra, inter, dpb, v, p, to_tensor(frame), rungs.of(p),
-                                             self.b_reference, self.frame_skip, self.picture_copy)
+                                             self.b_reference, self.frame_skip, self.picture_copy,
+                                             keys.of(v, p) if self.key_copy else None)
+                    keys.note(dpb, v, p)
                     skipped += coded.frame_skipped
                     copied += coded.picture_copied
+                    key_copied += coded.key_copied
                     writer.write_packet(v, p.frame, 1, coded.payload, coded.kind)
                     pictures[p.frame] = to_uint8(coded.x_hat)
                     acc.add(v, frame, pictures[p.frame])
@@ -535,7 +579,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                 "real_bits_inter": real["inter"], "psnr_rgb_encoder": measured.psnr_rgb,
                 "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb),
                 "nonzero_symbol_share": nonzero_shares(symbols), "frame_latent_skipped": skipped,
-                "pictures_copied": copied,
+                "pictures_copied": copied, "pictures_copied_from_key": key_copied,
                 "reconstruction_sha256": recon_hash.hexdigest()}
 
     # ------------------------------------------------------------------------------------------ decode
@@ -566,6 +610,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                        v: int, wanted: range, rungs: Rungs, skip_damaged: bool) -> Iterator[DecodedFrame | Skipped]:
         """Decode the dependency set of frames ``wanted`` of view ``v`` in the period's coding order ``plan``."""
         dpb = DecodedPictureBuffer(len(plan))
+        keys = KeyPictures()
 
         def deps(key: tuple[int, int]) -> list[tuple[int, int]]:
             kind = index.kind(*key)
@@ -574,7 +619,10 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
         def decode_one(key: tuple[int, int]) -> np.ndarray:
             payload, kind = index.read(*key)
             p = plan[key[1]]
-            return to_uint8(decode_single_view(*models, dpb, payload, kind, v, p, index.reader.header, rungs.of(p)))
+            x_hat = decode_single_view(*models, dpb, payload, kind, v, p, index.reader.header, rungs.of(p),
+                                       keys.of(v, p))
+            keys.note(dpb, v, p)
+            return to_uint8(x_hat)
 
         keep = {(v, t) for t in wanted}
         needed = dependency_set(keep, deps)

@@ -59,6 +59,7 @@ from mvcodec.codecs.learned_inter import (
     INTER_PACKET,
     INTRA_PACKET,
     CodedPicture,
+    KeyPictures,
     MlvcCodec,
     MlvcWeights,
     PacketIndex,
@@ -71,6 +72,7 @@ from mvcodec.codecs.learned_inter import (
     decode_single_view,
     header_config,
     header_frame_skip,
+    header_key_copy,
     header_picture_copy,
     header_ra_gop,
     header_rungs,
@@ -214,7 +216,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
     quality_help = MlvcCodec.quality_help
     options_help = (f"weights=ID (shipped, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors), "
                     "base_weights_file=PATH (the mlvc weights it extends, when not shipped); "
-                    "ra: ra_gop=2..64, b_reference=rd|past|future, frame_skip=rd|off, picture_copy=rd|off, "
+                    "ra: ra_gop=2..64, b_reference=rd|past|future, frame_skip=rd|off, picture_copy=rd|nearest|off, "
                     "key_offset=N|top (as mlvc; every view's key pictures); "
                     "key_picture=rd|interview|intra (a dependent view's key pictures: the cheaper of both, "
                     "default rd); dependent_picture=rd|interview|temporal (its P and B pictures: with the "
@@ -279,7 +281,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         base = self.base_weights(w.base_sha256)
         ra_gop = self._base.ra_gop if settings.structure == "ra" else None
         return {**header_config(base, self._base.rungs(settings, base), ra_gop, self._base.frame_skip,
-                                self._base.picture_copy),
+                                self._base.picture_copy, self._base.key_copy),
                 "base_sha256": base.sha256, "weights": w.id}
 
     def encode(self, source: ClipSource, settings: EncodeSettings, writer: MvcWriter) -> dict[str, Any]:
@@ -295,7 +297,8 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         symbols: dict[str, list[int]] = {}
         per_view = [0] * info.views
         skipped = [0] * info.views  # P and B pictures whose frame latent was skipped, per view
-        copied = [0] * info.views  # ... that were copied from their reference
+        copied = [0] * info.views  # ... that were copied from their reference or their key picture
+        key_copied = [0] * info.views  # ... from their key picture
         chosen: dict[str, int] = {}  # the dependent views' pictures per packet kind: the mode decisions
         window = FrameWindow(source, chunk=2 * self._base.ra_gop, blocks=2 * info.views)
         for start, stop in periods(range(info.frames), gop, info.frames):
@@ -310,10 +313,14 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
 
             releases = last_uses(order, deps)
             dpb = DecodedPictureBuffer(len(plan))
+            keys = KeyPictures()
             kinds: dict[tuple[int, int], int] = {}
             for i, (v, t) in enumerate(order):
                 frame = window.frame(v, t)
-                coded = self._code_picture(models, dpb, v, plan[t], gop, rungs.of(plan[t]), to_tensor(frame), kinds)
+                key = keys.of(v, plan[t]) if self._base.key_copy else None
+                coded = self._code_picture(models, dpb, v, plan[t], gop, rungs.of(plan[t]), to_tensor(frame), kinds,
+                                           key)
+                keys.note(dpb, v, plan[t])
                 kinds[(v, t)] = coded.kind
                 writer.write_packet(v, t, 1, coded.payload, coded.kind)
                 acc.add(v, frame, to_uint8(coded.x_hat))
@@ -322,6 +329,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                 per_view[v] += 8 * len(coded.payload)
                 skipped[v] += coded.frame_skipped
                 copied[v] += coded.picture_copied
+                key_copied[v] += coded.key_copied
                 if v > 0:
                     chosen[PACKET_NAMES[coded.kind]] = chosen.get(PACKET_NAMES[coded.kind], 0) + 1
                 add_symbol_counts(symbols, coded.symbol_counts)
@@ -335,16 +343,17 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                 "psnr_rgb_encoder": measured.psnr_rgb,
                 "psnr_rgb_encoder_per_view": list(measured.per_view_psnr_rgb),
                 "nonzero_symbol_share": nonzero_shares(symbols), "frame_latent_skipped_per_view": skipped,
-                "pictures_copied_per_view": copied}
+                "pictures_copied_per_view": copied, "pictures_copied_from_key_per_view": key_copied}
 
     def _code_picture(self, models: tuple[IntraModel, InterModel, DependentViewModel], dpb: DecodedPictureBuffer,
                       v: int, p: PlannedPicture, gop: int, q: int, x: torch.Tensor,
-                      kinds: dict[tuple[int, int], int]) -> CodedPicture:
-        """Code picture (v, p.frame) at rung ``q`` (module docstring); ``kinds``: the packet kinds coded so far."""
+                      kinds: dict[tuple[int, int], int], key: DecodedPicture | None = None) -> CodedPicture:
+        """Code picture (v, p.frame) at rung ``q`` (module docstring); ``kinds``: the packet kinds coded so far;
+        ``key``: the view's key picture of the period, which a P or B picture may copy (files with key copy)."""
         intra, inter, dep = models
         if gop == 1 or v == 0:
             return code_single_view(intra, inter, dpb, v, p, x, q, self._base.b_reference, self._base.frame_skip,
-                                    self._base.picture_copy)
+                                    self._base.picture_copy, key)
         t = p.frame
         weight = reference_weight(p, self.reference_weight)
         cost = skip_cost(x, q, weight) if self._base.frame_skip else None
@@ -352,18 +361,18 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         def code_dependent(kind: int) -> CodedPicture:
             side, refs = self._dependent_inputs(dpb, v, p, kind, kinds[(0, t)])
             payload, x_hat = dep.compress(x, dpb, v, t, q, refs=refs, side=side, skip_cost=cost,
-                                          copy=self._base.picture_copy)
+                                          copy=self._base.picture_copy, key=key)
             if kind == INTERVIEW_KEY_PACKET:
                 dpb.put(v, t, dpb.get(v, t).without_motion())  # the view's temporal chain starts here
             return CodedPicture(payload, x_hat, kind, dep.last_estimated_bits,
                                 {f"dependent_{k}": c for k, c in dep.last_symbol_counts.items()},
-                                dep.last_frame_skipped, dep.last_picture_copied)
+                                dep.last_frame_skipped, dep.last_picture_copied, dep.last_key_copied)
 
         with_views = {"I": [INTERVIEW_KEY_PACKET], "P": [DEPENDENT_PACKET],
                       "B": [DEPENDENT_KINDS["B"][c] for c in b_candidates(self._base.b_reference)]}[p.type]
         coders = {"interview": [partial(code_dependent, kind) for kind in with_views],
                   "alone": [partial(code_single_view, intra, inter, dpb, v, p, x, q, self._base.b_reference,
-                                    self._base.frame_skip, self._base.picture_copy)]}
+                                    self._base.frame_skip, self._base.picture_copy, key)]}
         modes = KEY_PICTURE_MODES[self.key_picture] if p.type == "I" else \
             DEPENDENT_PICTURE_MODES[self.dependent_picture]
         return cheapest(x, q, dpb, v, t, [code for mode in modes for code in coders[mode]], weight)
@@ -417,6 +426,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         yield them view by view.  A damaged packet costs exactly the pictures that depend on it."""
         h = index.reader.header
         dpb = DecodedPictureBuffer(len(plan))
+        keys = KeyPictures()
 
         def deps(key: tuple[int, int]) -> list[tuple[int, int]]:
             v, t = key
@@ -433,8 +443,10 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
             return [(v, r) for r in own] + [(0, t), (v - 1, t)]
 
         def decode_one(key: tuple[int, int]) -> np.ndarray:
-            p = plan[key[1]]
-            return to_uint8(self._decode_picture(models, dpb, index, key[0], p, rungs.of(p)))
+            v, p = key[0], plan[key[1]]
+            x_hat = self._decode_picture(models, dpb, index, v, p, rungs.of(p), keys.of(v, p))
+            keys.note(dpb, v, p)
+            return to_uint8(x_hat)
 
         keep = {(v, t) for v in views for t in wanted}
         needed = dependency_set(keep, deps)
@@ -443,18 +455,21 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         yield from emit(views, wanted, decoded, lost)
 
     def _decode_picture(self, models: tuple[IntraModel, InterModel, DependentViewModel], dpb: DecodedPictureBuffer,
-                        index: PacketIndex, v: int, p: PlannedPicture, quality: int) -> torch.Tensor:
-        """Picture (v, p.frame) at rung ``quality`` from its packet (read here); puts it into ``dpb``."""
+                        index: PacketIndex, v: int, p: PlannedPicture, quality: int,
+                        key: DecodedPicture | None = None) -> torch.Tensor:
+        """Picture (v, p.frame) at rung ``quality`` from its packet (read here; ``key``: the view's key picture of
+        the period); puts it into ``dpb``."""
         intra, inter, dep = models
         h = index.reader.header
         t = p.frame
         payload, kind = index.read(v, t)
         if v == 0 or h.structure == "intra" or h.gop == 1 or kind == INTRA_PACKET or kind in SINGLE_VIEW_KINDS:
-            return decode_single_view(intra, inter, dpb, payload, kind, v, p, h, quality)
+            return decode_single_view(intra, inter, dpb, payload, kind, v, p, h, quality, key)
         side, refs = self._dependent_inputs(dpb, v, p, kind, _kind_or(index.kind(0, t), -1))
         x_hat = dep.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs, side=side,
                                frame_skip=header_frame_skip(h, self.id),
-                               picture_copy=header_picture_copy(h, self.id))
+                               picture_copy=header_picture_copy(h, self.id),
+                               key=key if header_key_copy(h, self.id) else None)
         if kind == INTERVIEW_KEY_PACKET:
             dpb.put(v, t, dpb.get(v, t).without_motion())
         return x_hat
@@ -472,7 +487,7 @@ def extract_base_view(src: str | os.PathLike, dst: str | os.PathLike, codec: Lmv
         header = MvcHeader(MlvcCodec.id, 1, h.frames, h.width, h.height, h.fps_num, h.fps_den, h.structure, h.gop,
                            header_config(base, header_rungs(h, base.top_rung), header_ra_gop(h, LmvcCodec.id)
                                          if h.structure == "ra" else None, header_frame_skip(h, LmvcCodec.id),
-                                         header_picture_copy(h, LmvcCodec.id)),
+                                         header_picture_copy(h, LmvcCodec.id), header_key_copy(h, LmvcCodec.id)),
                            base.sha256,
                            h.view_names[:1], h.cameras[:1] if h.cameras else None)
         entries = reader.select(view=0)

@@ -60,12 +60,14 @@ from mvcodec.models.inter_context import (
 from mvcodec.models.inter_motion import MotionCoder, MvPredictor, MvRefiner, previous_motion
 
 PAD_MULTIPLE = 64  # latents at 1/16, hyper-latents at 1/64
-FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED = 0, 1, 2
+FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED, KEY_COPIED = 0, 1, 2, 3
 """The mode byte that starts a P picture's payload in files with frame-latent skip (``compress(skip_cost=..)``):
 the frame latent (z, y) coded, or skipped (:class:`SkippedFrameCoder`: not in the stream, all symbols 0), or
 (files with picture copy, ``compress(copy=True)``) the whole picture copied from its nearest reference: nothing
 else in the payload, no motion (the skip picture of video codecs: a static scene's pictures, where the P model's
-reconstruction would lose more than the copy)."""
+reconstruction would lose more than the copy), or (files with key copy, ``compress(copy=True, key=..)``) copied
+from the key picture of its intra period: the long-term reference of video codecs, for a scene that comes back
+to where the period began after the pictures in between moved away from it."""
 ANALYSIS_INIT_GAIN = 16.0
 """The last convolution of the contextual encoder and of the motion encoder starts this much larger than PyTorch's
 default initialisation.  With the default, a fresh model's frame latent has a standard deviation of 0.038 at the
@@ -332,7 +334,7 @@ class InterModel(nn.Module):
     def compress(self, x: torch.Tensor, dpb: DecodedPictureBuffer, view: int, frame: int, quality: int,
                  refs: list[DecodedPicture] | None = None, side: Any = None,
                  skip_cost: Callable[[torch.Tensor, int], float] | None = None,
-                 copy: bool = False) -> tuple[bytes, torch.Tensor]:
+                 copy: bool = False, key: DecodedPicture | None = None) -> tuple[bytes, torch.Tensor]:
         """Code ``x (1,3,H,W)`` in [0, 1] as P picture ``frame`` of ``view`` with references from ``dpb`` (or
         ``refs``, most recent first: a multi-view codec's inter-view reference), ``side`` for :meth:`_code`.
 
@@ -340,14 +342,16 @@ class InterModel(nn.Module):
         payload starts with the picture's mode byte (:data:`FRAME_CODED` or :data:`FRAME_SKIPPED`) and the encoder
         codes the motion and its contexts once, then the frame latent both ways, coded or skipped
         (:class:`SkippedFrameCoder`), and keeps the cheaper; with ``copy`` too, a third candidate: the nearest
-        reference's picture unchanged (:data:`PICTURE_COPIED`, the mode byte alone, :meth:`_copied`).  Without
-        ``skip_cost``, the payload of files written before the skip mode (no mode byte).
+        reference's picture unchanged (:data:`PICTURE_COPIED`, the mode byte alone, :meth:`_copied`); with ``key``
+        too (the intra period's key picture as the buffer held it), a fourth: that picture unchanged
+        (:data:`KEY_COPIED`).  Without ``skip_cost``, the payload of files written before the skip mode (no mode
+        byte).
 
         Puts the decoder's picture into ``dpb`` and returns ``(payload, x_hat (1,3,H,W) float32)``;
         :attr:`last_estimated_bits` holds the continuous-likelihood estimate of what was coded,
         :attr:`last_symbol_counts` the non-zero and all symbols of each coded latent (:class:`EncodeCoder`),
         :attr:`last_frame_skipped` whether the frame latent was skipped, :attr:`last_picture_copied` whether the
-        picture was copied."""
+        picture was copied (from either), :attr:`last_key_copied` whether from the key picture."""
         if x.dim() != 4 or x.shape[:2] != (1, 3):
             raise InputError(f"inter compress takes one RGB picture (1, 3, H, W), got {tuple(x.shape)}")
         q = self._check_quality(torch.tensor([quality]), 1)
@@ -366,9 +370,10 @@ class InterModel(nn.Module):
                 motion = self._code_motion(xp, refs, q, coder, side)
                 contexts = self._motion_contexts(refs, motion, side)
                 best: tuple[float, bytes, dict[str, Any], EncodeCoder, int] | None = None
-                for mode in (FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED)[: 3 if copy else 2]:
-                    if mode == PICTURE_COPIED:  # nothing coded, not even the motion
-                        trial, out, payload = EncodeCoder(self.gaussian), self._copied(refs), bytes([mode])
+                modes = (FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED, KEY_COPIED)[: 2 + copy + (copy and bool(key))]
+                for mode in modes:
+                    if mode in (PICTURE_COPIED, KEY_COPIED):  # nothing coded, not even the motion
+                        trial, out, payload = EncodeCoder(self.gaussian), self._copied(refs, key, mode), bytes([mode])
                     else:
                         trial = coder.fork()
                         out = self._code_frame(None if mode == FRAME_SKIPPED else xp, refs, q,
@@ -385,36 +390,41 @@ class InterModel(nn.Module):
         self.last_estimated_bits = coder.estimated_bits + (0 if skip_cost is None else 8)  # the mode byte
         self.last_symbol_counts = coder.symbol_counts
         self.last_frame_skipped = skip_cost is not None and mode == FRAME_SKIPPED
-        self.last_picture_copied = skip_cost is not None and mode == PICTURE_COPIED
+        self.last_picture_copied = skip_cost is not None and mode in (PICTURE_COPIED, KEY_COPIED)
+        self.last_key_copied = skip_cost is not None and mode == KEY_COPIED
         dpb.put(view, frame, self._picture(out))
         return payload, self._crop(out["x_hat"], h, w)
 
     @torch.no_grad()
     def decompress(self, payload: bytes, dpb: DecodedPictureBuffer, view: int, frame: int, height: int,
                    width: int, quality: int, refs: list[DecodedPicture] | None = None, side: Any = None,
-                   frame_skip: bool = False, picture_copy: bool = False) -> torch.Tensor:
+                   frame_skip: bool = False, picture_copy: bool = False, key: DecodedPicture | None = None,
+                   ) -> torch.Tensor:
         """The P picture ``(1,3,height,width)`` float32 from :meth:`compress`'s payload (the same ``refs`` and
         ``side``; ``frame_skip``: the payload starts with the mode byte, as :meth:`compress` writes it with a
-        ``skip_cost``; ``picture_copy``: that byte may say :data:`PICTURE_COPIED`); puts it into ``dpb``.  A
-        payload that does not decode is a :class:`BitstreamError`."""
+        ``skip_cost``; ``picture_copy``: that byte may say :data:`PICTURE_COPIED`, and with ``key`` (files with
+        key copy: the period's key picture) :data:`KEY_COPIED`); puts it into ``dpb``.  A payload that does not
+        decode is a :class:`BitstreamError`."""
         q = self._check_quality(torch.tensor([quality]), 1)
         refs = refs or dpb.references(view, frame, self.cfg.references)
         frame_coder: LatentCoder | None = None
         mode = FRAME_CODED
         if frame_skip:
-            modes = (FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED)[: 3 if picture_copy else 2]
+            copies = picture_copy + (picture_copy and key is not None)
+            modes = (FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED, KEY_COPIED)[: 2 + copies]
             if not payload or payload[0] not in modes:
                 raise BitstreamError(f"P picture {frame} of view {view}: mode byte "
                                      f"{payload[0] if payload else 'missing'}, not {FRAME_CODED} (frame latent "
                                      f"coded) or {FRAME_SKIPPED} (skipped)"
-                                     + (f" or {PICTURE_COPIED} (copied)" if picture_copy else ""))
+                                     + (f" or {PICTURE_COPIED} (copied)" if picture_copy else "")
+                                     + (f" or {KEY_COPIED} (copied from the key picture)" if copies == 2 else ""))
             mode, payload = payload[0], payload[1:]
-            if mode == PICTURE_COPIED and payload:
+            if mode in (PICTURE_COPIED, KEY_COPIED) and payload:
                 raise BitstreamError(f"P picture {frame} of view {view} is copied but its payload has "
                                      f"{len(payload)} more bytes")
             frame_coder = SkippedFrameCoder() if mode == FRAME_SKIPPED else None
-        if mode == PICTURE_COPIED:
-            out = self._copied(refs)
+        if mode in (PICTURE_COPIED, KEY_COPIED):
+            out = self._copied(refs, key, mode)
         else:
             dec = SegmentDecoder(payload)
             try:
@@ -432,9 +442,14 @@ class InterModel(nn.Module):
         return DecodedPicture(replicate_pad(x_hat.double(), PAD_MULTIPLE))
 
     @staticmethod
-    def _copied(refs: list[DecodedPicture]) -> dict[str, Any]:
-        """A copied picture (:data:`PICTURE_COPIED`), :meth:`_code`'s output for it: the nearest reference's
-        picture and propagated feature, and zero motion (so later pictures' motion chain runs through it)."""
+    def _copied(refs: list[DecodedPicture], key: DecodedPicture | None, mode: int) -> dict[str, Any]:
+        """A copied picture, :meth:`_code`'s output for it: :data:`PICTURE_COPIED`, the nearest reference's picture
+        and propagated feature, and zero motion (so later pictures' motion chain runs through it);
+        :data:`KEY_COPIED`, the key picture's, and no motion (the chain starts again there, as at the key
+        picture: the motion to the previous picture is not known)."""
+        if mode == KEY_COPIED:
+            assert key is not None
+            return {"x_hat": key.frame, "feature": key.feature, "motion": None, "latents": None}
         ref = refs[0]
         return {"x_hat": ref.frame, "feature": ref.feature, "motion": torch.zeros_like(ref.frame[:, :2]),
                 "latents": None}
