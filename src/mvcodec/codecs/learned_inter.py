@@ -11,10 +11,10 @@ each view coded on its own (simulcast); low delay or random access, with an intr
                                                                   --> packet (v, t, kind 4 past / 5 future)
             the decoder's own reconstructions (returned by both models) --> PSNR-RGB the encoder reports
     decode  header codec_config {"quality", "weights" [, "key_quality"] [, "ra_gop"] [, "frame_skip": true
-            [, "picture_copy": true]]} + weights_sha256 --> the weights, both models (files of earlier versions
-            also spell out "intra", "inter" and their hashes, checked against the weights); frame t of view v reads the
-            packets of its dependency set only (ld: frames G*floor(t/G) .. t of that view; ra: its B chain, the
-            anchors and the I picture)
+            [, "picture_copy": true [, "key_copy": true]]]} + weights_sha256 --> the weights, both models (files
+            of earlier versions also spell out "intra", "inter" and their hashes, checked against the weights);
+            frame t of view v reads the packets of its dependency set only (ld: frames G*floor(t/G) .. t of that
+            view; ra: its B chain, the anchors and the I picture)
 
 Quality: the rung ``q`` (0 = fewest bits .. Q-1) of both models' gain vectors, for the P and B pictures; the I
 picture that starts each intra period (the key picture: every other picture of the period is predicted from it,
@@ -274,8 +274,8 @@ def header_config(w: MlvcWeights, rungs: Rungs, ra_gop: int | None, frame_skip: 
     """The ``codec_config`` of an mlvc file (``rungs``: ``key_quality`` written only where it differs, so
     ``key_offset=0`` writes the files of earlier versions; ``ra_gop``: None unless random access; ``frame_skip``:
     the P and B payloads start with the mode byte; ``picture_copy``: it may say copied; ``key_copy``: copied from
-    the key picture); ``lmvc`` writes it for
-    view 0 too (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`).  The model configs are not written:
+    the key picture); ``lmvc`` writes it for view 0 too (:func:`~mvcodec.codecs.learned_multiview.
+    extract_base_view`).  The model configs are not written:
     the header's ``weights_sha256`` names the weights and they carry them (files of earlier versions have them
     under "intra" and "inter", checked by :func:`check_stored_config`)."""
     return {"quality": rungs.quality, **({"key_quality": rungs.key} if rungs.key != rungs.quality else {}),

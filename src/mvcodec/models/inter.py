@@ -370,7 +370,8 @@ class InterModel(nn.Module):
                 motion = self._code_motion(xp, refs, q, coder, side)
                 contexts = self._motion_contexts(refs, motion, side)
                 best: tuple[float, bytes, dict[str, Any], EncodeCoder, int] | None = None
-                modes = (FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED, KEY_COPIED)[: 2 + copy + (copy and bool(key))]
+                copies = copy + (copy and key is not None)
+                modes = (FRAME_CODED, FRAME_SKIPPED, PICTURE_COPIED, KEY_COPIED)[: 2 + copies]
                 for mode in modes:
                     if mode in (PICTURE_COPIED, KEY_COPIED):  # nothing coded, not even the motion
                         trial, out, payload = EncodeCoder(self.gaussian), self._copied(refs, key, mode), bytes([mode])
