@@ -21,7 +21,7 @@ from test_bitstream import make_header, write_sample
 
 from mvcodec.api import decode_file
 from mvcodec.bitstream import GLOBAL_VIEW, MvcReader, MvcWriter, PacketEntry
-from mvcodec.bitstream.container import _TRAILER, file_preamble, file_trailer
+from mvcodec.bitstream.container import _TRAILER, file_preamble, file_trailer, sealed_index
 from mvcodec.bitstream.header import pack_header
 from mvcodec.bitstream.index import SHORT_PACKET, crc32, deflate, pack_index, packet_checksum, unpack_index
 from mvcodec.cli.main import main
@@ -117,7 +117,7 @@ def test_malformed_compressed_parts_are_refused(tmp_path, damage, pattern):
                  "lengths_lie": pack_index([e if i else PacketEntry(e.view, e.kind, e.first_frame, e.frame_count,
                                                                       e.offset, e.length + 1, e.crc)
                                             for i, e in enumerate(entries)])}[damage]
-        data = head + payloads + index + _TRAILER.pack(len(index), crc32(index), b"MVCINDEX")
+        data = head + payloads + sealed_index(index)
     path.write_bytes(data)
     with pytest.raises(BitstreamError, match=pattern):
         MvcReader(path)

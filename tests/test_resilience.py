@@ -18,8 +18,8 @@ from test_fuzz import ParsedMvc, check_input, make_seed
 
 from mvcodec.api import decode_file, encode_file
 from mvcodec.bitstream import DamagedPacket, MvcReader
-from mvcodec.bitstream.container import END_MAGIC
-from mvcodec.bitstream.index import crc32, deflate
+from mvcodec.bitstream.container import sealed_index
+from mvcodec.bitstream.index import deflate
 from mvcodec.cli.main import main
 from mvcodec.codecs import EncodeSettings, get_codec
 from mvcodec.codecs.base import Skipped
@@ -212,8 +212,7 @@ def test_huge_index_count_and_packet_length_are_refused(x264_file: Path) -> None
     data = x264_file.read_bytes()
     (index_len,) = struct.unpack_from("<I", data, len(data) - 16)
     index = deflate(b"\xff\xff\xff\xff\x0f")  # a count of 2**32 - 1 packets, behind a valid CRC
-    huge_count = data[:len(data) - 16 - index_len] + index + struct.pack("<II", len(index), crc32(index)) \
-        + END_MAGIC
+    huge_count = data[:len(data) - 16 - index_len] + sealed_index(index)
     assert check_input(huge_count, "index count") is None
     parsed = ParsedMvc.parse(x264_file)
     parsed.entry_overrides[0] = {"length": 0xFFFFFFFF}

@@ -67,7 +67,7 @@ _V1_ENTRY = struct.Struct("<HBIIQII")
 _V1_TRAILER = struct.Struct("<QII8s")
 
 __all__ = ["DamagedPacket", "END_MAGIC", "GLOBAL_VIEW", "MAGIC", "MvcReader", "MvcWriter", "PacketEntry",
-           "file_preamble", "file_trailer"]
+           "file_preamble", "file_trailer", "sealed_index"]
 
 
 class DamagedPacket(BitstreamError):
@@ -88,7 +88,12 @@ def file_preamble(header_fields: bytes, major: int = FORMAT_MAJOR, minor: int = 
 
 def file_trailer(entries: list[PacketEntry]) -> bytes:
     """What follows the last payload of a format-2 file: the index of ``entries`` and the trailer."""
-    index = pack_index(entries)
+    return sealed_index(pack_index(entries))
+
+
+def sealed_index(index: bytes) -> bytes:
+    """Format-2 ``index`` bytes (:func:`~mvcodec.bitstream.index.pack_index`, or any bytes a test puts there)
+    followed by the trailer that points to them and checks them."""
     return index + _TRAILER.pack(len(index), crc32(index), END_MAGIC)
 
 
