@@ -414,7 +414,7 @@ def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPicture
                        v: int, p: PlannedPicture, h: MvcHeader, quality: int, key: DecodedPicture | None = None,
                        ) -> torch.Tensor:
     """The picture :func:`code_single_view` coded at rung ``quality``, from its payload (``key``: the period's key
-    picture, used where the header allows key copies); puts it into ``dpb``."""
+    picture where the header allows key copies, :class:`KeyPictures`); puts it into ``dpb``."""
     t = p.frame
     expected = {"I": (INTRA_PACKET,), "P": (INTER_PACKET,), "B": (B_PAST_PACKET, B_FUTURE_PACKET)}[p.type]
     if kind not in expected:
@@ -428,16 +428,18 @@ def decode_single_view(intra: IntraModel, inter: InterModel, dpb: DecodedPicture
     return inter.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs,
                             frame_skip=header_frame_skip(h, h.codec_id),
                             picture_copy=header_picture_copy(h, h.codec_id),
-                            key=key if header_key_copy(h, h.codec_id) else None)
+                            key=key)
 
 
 class KeyPictures:
     """The key picture of each view in the intra period being coded or decoded, as the buffer held it right after
     it was coded: a P or B picture may copy it (:data:`~mvcodec.models.inter.KEY_COPIED`) long after the buffer
     let it go.  Every picture of a period depends on its key picture through its references, so a decoder that
-    reads a picture's dependency set has always decoded the key picture first."""
+    reads a picture's dependency set has always decoded the key picture first.  ``enabled``: whether the file may
+    copy them (the encoder's option; the decoder's :func:`header_key_copy`); when not, :meth:`of` is None."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
         self._pictures: dict[int, DecodedPicture] = {}
 
     def note(self, dpb: DecodedPictureBuffer, v: int, p: PlannedPicture) -> None:
@@ -446,8 +448,9 @@ class KeyPictures:
             self._pictures[v] = dpb.get(v, p.frame)
 
     def of(self, v: int, p: PlannedPicture) -> DecodedPicture | None:
-        """The key picture that P or B picture ``p`` of view ``v`` may copy (None for the key picture itself)."""
-        return None if p.type == "I" else self._pictures.get(v)
+        """The key picture that P or B picture ``p`` of view ``v`` may copy (None for the key picture itself, and
+        where key copy is not enabled)."""
+        return None if p.type == "I" or not self.enabled else self._pictures.get(v)
 
 
 class PacketIndex:
@@ -551,13 +554,13 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                 refs = {(v, p.frame): [(v, r) for r in p.refs] for p in plan}
                 releases = last_uses(list(refs), refs.__getitem__)
                 dpb = DecodedPictureBuffer(len(plan))
-                keys = KeyPictures()
+                keys = KeyPictures(self.key_copy)
                 pictures: dict[int, Any] = {}
                 for i, p in enumerate(plan):
                     frame = window.frame(v, p.frame)
                     coded = code_single_view(intra, inter, dpb, v, p, to_tensor(frame), rungs.of(p),
                                              self.b_reference, self.frame_skip, self.picture_copy,
-                                             keys.of(v, p) if self.key_copy else None)
+                                             keys.of(v, p))
                     keys.note(dpb, v, p)
                     skipped += coded.frame_skipped
                     copied += coded.picture_copied
@@ -610,7 +613,7 @@ class MlvcCodec(LearnedWeights[MlvcWeights], Codec):
                        v: int, wanted: range, rungs: Rungs, skip_damaged: bool) -> Iterator[DecodedFrame | Skipped]:
         """Decode the dependency set of frames ``wanted`` of view ``v`` in the period's coding order ``plan``."""
         dpb = DecodedPictureBuffer(len(plan))
-        keys = KeyPictures()
+        keys = KeyPictures(header_key_copy(index.reader.header, index.reader.header.codec_id))
 
         def deps(key: tuple[int, int]) -> list[tuple[int, int]]:
             kind = index.kind(*key)

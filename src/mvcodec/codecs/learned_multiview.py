@@ -313,13 +313,12 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
 
             releases = last_uses(order, deps)
             dpb = DecodedPictureBuffer(len(plan))
-            keys = KeyPictures()
+            keys = KeyPictures(self._base.key_copy)
             kinds: dict[tuple[int, int], int] = {}
             for i, (v, t) in enumerate(order):
                 frame = window.frame(v, t)
-                key = keys.of(v, plan[t]) if self._base.key_copy else None
                 coded = self._code_picture(models, dpb, v, plan[t], gop, rungs.of(plan[t]), to_tensor(frame), kinds,
-                                           key)
+                                           keys.of(v, plan[t]))
                 keys.note(dpb, v, plan[t])
                 kinds[(v, t)] = coded.kind
                 writer.write_packet(v, t, 1, coded.payload, coded.kind)
@@ -426,7 +425,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         yield them view by view.  A damaged packet costs exactly the pictures that depend on it."""
         h = index.reader.header
         dpb = DecodedPictureBuffer(len(plan))
-        keys = KeyPictures()
+        keys = KeyPictures(header_key_copy(h, self.id))
 
         def deps(key: tuple[int, int]) -> list[tuple[int, int]]:
             v, t = key
@@ -458,7 +457,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
                         index: PacketIndex, v: int, p: PlannedPicture, quality: int,
                         key: DecodedPicture | None = None) -> torch.Tensor:
         """Picture (v, p.frame) at rung ``quality`` from its packet (read here; ``key``: the view's key picture of
-        the period); puts it into ``dpb``."""
+        the period where the header allows key copies); puts it into ``dpb``."""
         intra, inter, dep = models
         h = index.reader.header
         t = p.frame
@@ -469,7 +468,7 @@ class LmvcCodec(LearnedWeights[LmvcWeights], Codec):
         x_hat = dep.decompress(payload, dpb, v, t, h.height, h.width, quality, refs=refs, side=side,
                                frame_skip=header_frame_skip(h, self.id),
                                picture_copy=header_picture_copy(h, self.id),
-                               key=key if header_key_copy(h, self.id) else None)
+                               key=key)
         if kind == INTERVIEW_KEY_PACKET:
             dpb.put(v, t, dpb.get(v, t).without_motion())
         return x_hat
