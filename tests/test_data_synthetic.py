@@ -143,8 +143,22 @@ def test_noise_and_brightness_change_frames_not_scene(bank):
     assert ratios.std() > 0.01 and (np.abs(ratios - 1) < 0.6).all()
 
 
+def test_monochrome_scenes_are_grey_with_the_colour_scenes_geometry(bank):
+    colour = generate(replace(SMALL, noise_sigma=3.0), 6, bank)
+    grey = generate(replace(SMALL, noise_sigma=3.0, grey=1.0), 6, bank)
+    assert (grey.frames[..., 0] == grey.frames[..., 1]).all() and (grey.frames[..., 1] == grey.frames[..., 2]).all()
+    assert (colour.frames[..., 0] != colour.frames[..., 1]).mean() > 0.5
+    np.testing.assert_array_equal(grey.labels, colour.labels)
+    np.testing.assert_array_equal(grey.flow, colour.flow)
+    luma = colour.frames.astype(np.float64) @ [0.2126, 0.7152, 0.0722]  # noise and rounding: a few levels
+    unclipped = (luma > 12) & (luma < 243)
+    assert np.abs(grey.frames[..., 0] - luma)[unclipped].mean() < 4.0
+    mixed = [generate(replace(SMALL, grey=0.5), seed, bank).frames for seed in range(12)]
+    assert 0 < sum(bool((f[..., 0] == f[..., 2]).all()) for f in mixed) < 12
+
+
 @pytest.mark.parametrize("bad", [{"views": 0}, {"depth": (5.0, 1.0)}, {"objects": (4, 2)}, {"slant": 0.7},
-                                 {"height": 4}, {"noise_sigma": -1.0}])
+                                 {"height": 4}, {"noise_sigma": -1.0}, {"grey": 1.5}])
 def test_config_rejects_bad_values(bad):
     with pytest.raises(InputError):
         replace(SMALL, **bad)

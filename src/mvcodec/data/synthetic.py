@@ -50,6 +50,7 @@ import numpy as np
 
 from mvcodec.data.textures import DEFAULT_SOURCES, TextureBank, shape_mask, shared_bank
 from mvcodec.errors import InputError
+from mvcodec.io.colour import KB, KG, KR
 from mvcodec.io import MultiViewClip
 
 
@@ -64,7 +65,9 @@ class SceneConfig:
     camera_motion: background (camera) motion as a fraction of the object magnitudes; slant: relative disparity
     change across a layer; brightness: relative global gain change per frame; view_gain: relative exposure
     difference between cameras; noise_sigma: Gaussian sensor noise, 8-bit levels; softness: object edge blur,
-    pixels; texture_scale: (min, max) photo rescale factor; textures: texture bank sources.
+    pixels; texture_scale: (min, max) photo rescale factor; textures: texture bank sources; grey: probability
+    that a scene is seen by monochrome cameras (every frame R = G = B, the BT.709 luma of the colour render,
+    noise added once per pixel), as many stereo and driving rigs are (EuRoC's, KITTI's grey pair).
     """
 
     views: int = 2
@@ -87,6 +90,7 @@ class SceneConfig:
     softness: float = 0.7
     texture_scale: tuple[float, float] = (0.5, 2.0)
     textures: tuple[str, ...] = DEFAULT_SOURCES
+    grey: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("objects", "object_size", "depth", "texture_scale", "textures"):  # YAML gives lists
@@ -107,6 +111,7 @@ class SceneConfig:
             (self.noise_sigma >= 0 and self.softness >= 0, "noise_sigma and softness must be non-negative"),
             (len(self.texture_scale) == 2 and 0 < self.texture_scale[0] <= self.texture_scale[1],
              "texture_scale must be (min, max) with 0 < min <= max"),
+            (0 <= self.grey <= 1, "grey must be a probability in [0, 1]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -259,6 +264,7 @@ def _affine_field(coef: np.ndarray, labels: np.ndarray, x: np.ndarray, y: np.nda
 
 
 NOISE_POOL_SIZE = 1 << 22
+_LUMA = np.array([KR, KG, KB], np.float32)  # monochrome scenes (``SceneConfig.grey``)
 
 
 @functools.lru_cache(maxsize=1)
@@ -302,6 +308,7 @@ def generate(cfg: SceneConfig, seed: int | np.random.SeedSequence | np.random.Ge
         layers.append(_object(cfg, rng, bank, d_bg_max))
     gains = _gains(cfg, rng)
     noise_rng = np.random.default_rng(rng.integers(2**63))
+    monochrome = cfg.grey > 0 and rng.random() < cfg.grey  # drawn last, so grey = 0 leaves every scene as it was
 
     maps = _homogeneous(np.stack([layer.maps for layer in layers]))  # (L, V, T, 3, 3)
     flow_coef = (maps[:, :, 1:] @ np.linalg.inv(maps[:, :, :-1]) - np.eye(3))[..., :2, :]  # (L, V, T-1, 2, 3)
@@ -316,8 +323,10 @@ def generate(cfg: SceneConfig, seed: int | np.random.SeedSequence | np.random.Ge
         for t in range(T):
             canvas, labels[v, t] = _paint(layers, v, t, H, W)
             canvas *= np.float32(gains[v, t])
+            if monochrome:
+                canvas[:] = canvas @ _LUMA[:, None]
             if cfg.noise_sigma > 0:
-                canvas += _noise(noise_rng, canvas.shape, cfg.noise_sigma)
+                canvas += _noise(noise_rng, (H, W, 1) if monochrome else canvas.shape, cfg.noise_sigma)
             np.clip(np.rint(canvas), 0, 255, out=canvas)
             frames[v, t] = canvas
             coef = disp_coef[:, v, t] if t == T - 1 else np.concatenate([disp_coef[:, v, t], flow_coef[:, v, t]], 1)
