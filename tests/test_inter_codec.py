@@ -419,6 +419,25 @@ def test_shipping_an_inter_run_joins_it_with_shipped_intra_weights(tmp_path: Pat
     clip = synthetic_clip(views=1, frames=2, height=64, width=64)
     result = encode_file(clip, codec, EncodeSettings(0, "ld", gop=2), tmp_path / "c.mvc")
     assert result.extra["real_bits"] > 0
+    # rejoined: the shipped inter model with other shipped intra weights (--intra), e.g. a better intra codec
+    torch.manual_seed(3)
+    other = build_intra(TINY_INTRA)
+    other.update()
+    index = json.loads((zoo_dir / "index.json").read_text())
+    index["other-intra"] = {"file": "other-intra.safetensors", "task": "intra", "config": TINY_INTRA.to_json(),
+                            "sha256": save_intra_weights(other, zoo_dir / "other-intra.safetensors"),
+                            "command": "test", "trained": "untrained"}
+    (zoo_dir / "index.json").write_text(json.dumps(index))
+    assert ship_main(["zoo:tiny-mlvc", "tiny-mlvc-2", "--trained", "0 steps"]) == 2           # neither flag
+    assert ship_main(["zoo:tiny-intra", "tiny-mlvc-2", "--trained", "0 steps", "--intra", "other-intra"]) == 2
+    assert ship_main(["zoo:tiny-mlvc", "tiny-mlvc-2", "--trained", "0 steps", "--base", "tiny-mlvc"]) == 2
+    assert ship_main(["zoo:tiny-mlvc", "tiny-mlvc-2", "--trained", "0 steps", "--intra", "other-intra"]) == 0
+    rejoined, first = MlvcCodec(weights="tiny-mlvc-2").weights(), codec.weights()
+    assert rejoined.part("inter.").keys() == first.part("inter.").keys()
+    assert all(torch.equal(v, first.part("inter.")[k]) for k, v in rejoined.part("inter.").items())
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in rejoined.part("intra.").items())
+    assert not all(torch.equal(v, first.part("intra.")[k]) for k, v in rejoined.part("intra.").items())
+    assert "tiny-mlvc" in json.loads((zoo_dir / "index.json").read_text())["tiny-mlvc-2"]["command"]
 
 
 def test_weights_files_are_byte_identical_for_the_same_content(tmp_path: Path) -> None:

@@ -120,7 +120,7 @@ def test_the_multiview_task_trains_from_a_base_and_exports(tmp_path) -> None:
     import json
     from pathlib import Path
 
-    from test_inter_codec import TINY_INTER, write_weights
+    from test_inter_codec import TINY_INTER, TINY_INTRA, write_weights
 
     from mvcodec.train.config import load_config
     from mvcodec.train.engine import train
@@ -153,6 +153,21 @@ def test_the_multiview_task_trains_from_a_base_and_exports(tmp_path) -> None:
         assert entry["task"] == "multiview" and set(entry["config"]) == {"dependent", "base_sha256"}
         codec = LmvcCodec(weights="tiny-lmvc", base_weights_file=str(base))
         assert codec.unavailable_reason() is None and codec.weights().config.disparities == 2
+        # rejoined: the shipped dependent-view model over other shipped mlvc weights (--base)
+        other_sha = write_weights(zoo_dir / "other-mlvc.safetensors", seed=5)
+        index = json.loads((zoo_dir / "index.json").read_text())
+        index["other-mlvc"] = {"file": "other-mlvc.safetensors", "sha256": other_sha, "task": "inter",
+                               "config": {"intra": TINY_INTRA.to_json(), "inter": TINY_INTER.to_json()},
+                               "command": "test", "trained": "untrained"}
+        (zoo_dir / "index.json").write_text(json.dumps(index))
+        assert ship_main(["zoo:tiny-lmvc", "tiny-lmvc-2", "--trained", "0 steps", "--intra", "other-mlvc"]) == 2
+        assert ship_main(["zoo:tiny-lmvc", "tiny-lmvc-2", "--trained", "0 steps", "--base", "nope"]) == 2
+        assert ship_main(["zoo:tiny-lmvc", "tiny-lmvc-2", "--trained", "0 steps", "--base", "other-mlvc"]) == 0
+        rejoined = LmvcCodec(weights="tiny-lmvc-2")
+        assert rejoined.unavailable_reason() is None and rejoined.weights().base_sha256 == other_sha
+        assert rejoined.weights().config == codec.weights().config
+        assert all(torch.equal(v, codec.weights().state[k]) for k, v in rejoined.weights().state.items())
+        assert "tiny-lmvc" in json.loads((zoo_dir / "index.json").read_text())["tiny-lmvc-2"]["command"]
 
 
 @pytest.mark.parametrize("key, pictures", [("interview", 3), ("intra", 2)])

@@ -50,8 +50,8 @@ import numpy as np
 
 from mvcodec.data.textures import DEFAULT_SOURCES, TextureBank, shape_mask, shared_bank
 from mvcodec.errors import InputError
-from mvcodec.io.colour import KB, KG, KR
 from mvcodec.io import MultiViewClip
+from mvcodec.io.colour import KB, KG, KR
 
 
 @dataclass(frozen=True)
