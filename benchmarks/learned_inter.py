@@ -46,8 +46,9 @@ from clips import clip_window
 from mvcodec.api import decode_file, encode_file
 from mvcodec.cli.options import key_value
 from mvcodec.codecs import EncodeSettings, get_codec
+from mvcodec.errors import InputError
 from mvcodec.eval.harness import load_results, merge_results, run_eval
-from mvcodec.eval.report import bd_row, group_series
+from mvcodec.eval.report import asked_pairs, bd_row, group_series
 from mvcodec.io.clip import ClipSource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,13 +147,11 @@ def table(args: argparse.Namespace) -> int:
                 rows.append((f"{m.group(1)}/{structure}", name))
     if "mlvc/ra" in series and "mlvc/ld" in series:
         rows.append(("mlvc/ra", "mlvc/ld"))   # what the hierarchy gives the P model
-    for pair in filter(None, (args.pairs or "").split(",")):  # asked for: TEST:ANCHOR
-        test, _, anchor = pair.partition(":")
-        missing = [name for name in (test, anchor) if name not in series]
-        if missing:
-            print(f"--pairs {pair}: no series {', '.join(missing)} in {folder}", file=sys.stderr)
-            return 2
-        rows.append((test, anchor))
+    try:
+        rows += asked_pairs(series, args.pairs)  # asked for: TEST:ANCHOR
+    except InputError as exc:
+        print(f"{folder}: {exc}", file=sys.stderr)
+        return 2
     if rows:
         print("Against the same codec (ablations: full model as the test, the variant as the anchor; lmvc against "
               "mlvc simulcast: the inter-view gain):\n")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from mvcodec.eval.report import bd_row
+import pytest
+
+from mvcodec.errors import InputError
+from mvcodec.eval.report import asked_pairs, bd_row
 
 
 def points(rates, psnrs):
@@ -23,6 +26,15 @@ def test_bd_row_without_psnr_overlap_says_so():
     test = points([0.05, 0.07, 0.09, 0.11], [28.0, 29.0, 30.0, 31.0])
     row = bd_row("b", "a", ref, test, "psnr_rgb")
     assert "n/a (no PSNR overlap)" in row and "nan" not in row
+
+
+def test_asked_pairs_name_two_series_each_and_refuse_unknown_ones():
+    series = {"mvc-intra/intra": [], "mvc-intra-v1/intra": [], "x265/intra": []}
+    assert asked_pairs(series, None) == [] and asked_pairs(series, "") == []
+    assert asked_pairs(series, "mvc-intra/intra:mvc-intra-v1/intra,mvc-intra/intra:x265/intra") == [
+        ("mvc-intra/intra", "mvc-intra-v1/intra"), ("mvc-intra/intra", "x265/intra")]
+    with pytest.raises(InputError, match="no series mvc-intra-v9/intra"):
+        asked_pairs(series, "mvc-intra-v9/intra:x265/intra")
 
 
 def test_merge_results_joins_parts_renames_variants_and_refuses_duplicates(tmp_path):

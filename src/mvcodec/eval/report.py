@@ -66,6 +66,19 @@ def bd_row(name: str, anchor: str, ref: Sequence, test: Sequence, metric: str) -
             f"{span(r.psnr_low, r.psnr_high, 2)} | {span(r.rate_low, r.rate_high, 4)} |")
 
 
+def asked_pairs(series: dict[str, list], text: str | None) -> list[tuple[str, str]]:
+    """``TEST:ANCHOR,...`` (a benchmark's ``--pairs``) as (test, anchor) series names; a name that is not among
+    ``series`` is an :class:`InputError` naming it."""
+    pairs = []
+    for pair in filter(None, (text or "").split(",")):
+        test, _, anchor = pair.partition(":")
+        missing = [name for name in (test, anchor) if name not in series]
+        if missing:
+            raise InputError(f"--pairs {pair}: no series {', '.join(missing)} (series: {', '.join(sorted(series))})")
+        pairs.append((test, anchor))
+    return pairs
+
+
 def plot_rd(points: Sequence, path: Path, metric: str = "psnr_rgb") -> None:
     """RD curves (bpp vs ``metric``) of every series, saved as a PNG."""
     import matplotlib
