@@ -20,7 +20,7 @@ for the default config).  Rung ``q`` is trained with the rate-distortion weight 
 so each rung roughly doubles lambda (about +1.5 dB, +40 % bits on natural images).  The structure and the intra
 period are recorded but change nothing: every frame is an intra picture.
 
-Weights: option ``weights=ID`` names shipped weights (:func:`mvcodec.zoo.load_state`, default ``mvc-intra-v1``);
+Weights: option ``weights=ID`` names shipped weights (:func:`mvcodec.zoo.load_state`, default ``mvc-intra-v2``);
 ``weights_file=PATH`` takes a ``.safetensors`` file written by :func:`save_intra_weights` (the model config in its
 ``model_config`` metadata) or a training run's ``RUN/final.safetensors`` (the config read from ``RUN/final.json``).
 The file's SHA-256 goes into the header; a decoder finds the weights with that hash in the zoo, in its
@@ -56,7 +56,7 @@ from mvcodec.metrics import MetricAccumulator
 from mvcodec.models.intra import IntraConfig, IntraModel, build_intra, check_coding_size
 
 INTRA_PACKET = 0
-DEFAULT_WEIGHTS = "mvc-intra-v1"
+DEFAULT_WEIGHTS = "mvc-intra-v2"
 MAX_FILE_BYTES = 256 << 20  # a weights file given by path (shipped ones are held to zoo.MAX_WEIGHTS_BYTES)
 _READ_CHUNK = 8  # frames read from the source at a time
 
@@ -133,7 +133,7 @@ class LearnedIntraCodec(LearnedWeights[IntraWeights], Codec):
     id = "mvc-intra"
     description = "learned intra codec: ELIC-style hyperprior with checkerboard + channel context, every frame intra"
     default_qualities = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)  # cheapest first
-    quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 for mvc-intra-v1); higher = more bits, better"
+    quality_help = "rung of the gain ladder 0..Q-1 (Q = 6 for the shipped weights); higher = more bits, better"
     options_help = f"weights=ID (shipped weights, default {DEFAULT_WEIGHTS}), weights_file=PATH (.safetensors)"
     default_weights = DEFAULT_WEIGHTS
     weights_task = "intra"
