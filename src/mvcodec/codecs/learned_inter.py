@@ -35,9 +35,9 @@ true``), the key picture of the intra period unchanged (mode byte 3), a long-ter
 comes back to where the period began (``picture_copy=nearest``: the third only, the files of the version before
 it).
 
-Weights: option ``weights=ID`` (shipped, default ``mlvc-v3``: the one that codes motion) or ``weights_file=PATH``:
-one safetensors file holding both models' tensors under the prefixes ``intra.`` and ``inter.`` with both configs in
-its metadata (:func:`save_mlvc_weights`).  The file's SHA-256 goes into the header; a decoder finds the weights
+Weights: option ``weights=ID`` (shipped, default ``mlvc-v4``: mlvc-v3's inter model, the one that codes motion,
+with mvc-intra-v2 for its I pictures) or ``weights_file=PATH``: one safetensors file holding both models' tensors
+under the prefixes ``intra.`` and ``inter.`` with both configs in its metadata (:func:`save_mlvc_weights`).  The file's SHA-256 goes into the header; a decoder finds the weights
 with that hash in the zoo, its ``weights_file`` or ``$MVCODEC_WEIGHTS`` (as ``mvc-intra`` does), and refuses the
 file otherwise.
 Damaged packets (``skip_damaged``): a damaged packet costs its frame and the frames that depend on it (ld: the
@@ -94,7 +94,7 @@ INTRA_PACKET = 0
 INTER_PACKET = 1
 B_PAST_PACKET = 4    # a B picture coded from its past candidate
 B_FUTURE_PACKET = 5  # ... from its future candidate
-DEFAULT_WEIGHTS = "mlvc-v3"
+DEFAULT_WEIGHTS = "mlvc-v4"
 B_REFERENCES = ("rd", "past", "future")
 FRAME_SKIP_MODES = ("rd", "off")
 PICTURE_COPY_MODES = ("rd", "nearest", "off")
