@@ -37,9 +37,9 @@ it).
 
 Weights: option ``weights=ID`` (shipped, default ``mlvc-v4``: mlvc-v3's inter model, the one that codes motion,
 with mvc-intra-v2 for its I pictures) or ``weights_file=PATH``: one safetensors file holding both models' tensors
-under the prefixes ``intra.`` and ``inter.`` with both configs in its metadata (:func:`save_mlvc_weights`).  The file's SHA-256 goes into the header; a decoder finds the weights
-with that hash in the zoo, its ``weights_file`` or ``$MVCODEC_WEIGHTS`` (as ``mvc-intra`` does), and refuses the
-file otherwise.
+under the prefixes ``intra.`` and ``inter.`` with both configs in its metadata (:func:`save_mlvc_weights`).  The
+file's SHA-256 goes into the header; a decoder finds the weights with that hash in the zoo, its ``weights_file`` or
+``$MVCODEC_WEIGHTS`` (as ``mvc-intra`` does), and refuses the file otherwise.
 Damaged packets (``skip_damaged``): a damaged packet costs its frame and the frames that depend on it (ld: the
 rest of its intra period).
 """

@@ -28,11 +28,11 @@ stream, every other view a dependent view coded with the decoded views of the sa
 Backward compatibility (LMVC): view 0's packets are those ``mlvc`` writes with the base weights, so
 :func:`extract_base_view` copies them into an ``mlvc`` file that the single-view decoder reads alone.
 
-Weights: option ``weights=ID`` (shipped, default ``lmvc-v10``: lmvc-v9 over ``mlvc-v4``) or ``weights_file=PATH``: a safetensors file of the
-dependent-view model (task ``multiview``) whose metadata names its config and the SHA-256 of the ``mlvc``
-weights it extends (found like any mlvc weights: the zoo, ``base_weights_file=PATH``, ``$MVCODEC_WEIGHTS``).
-The header carries both hashes.  Structures: ``ld``, ``ra`` (options ``ra_gop``, ``b_reference`` as mlvc) and
-``intra`` (every view intra, as mlvc).
+Weights: option ``weights=ID`` (shipped, default ``lmvc-v10``: lmvc-v9 over ``mlvc-v4``) or ``weights_file=PATH``:
+a safetensors file of the dependent-view model (task ``multiview``) whose metadata names its config and the SHA-256
+of the ``mlvc`` weights it extends (found like any mlvc weights: the zoo, ``base_weights_file=PATH``,
+``$MVCODEC_WEIGHTS``).  The header carries both hashes.  Structures: ``ld``, ``ra`` (options ``ra_gop``,
+``b_reference`` as mlvc) and ``intra`` (every view intra, as mlvc).
 """
 
 from __future__ import annotations
