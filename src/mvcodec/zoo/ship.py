@@ -28,10 +28,15 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mvcodec import zoo as _zoo
 from mvcodec.atomic import atomic_write_text, write_atomic
 from mvcodec.errors import InputError
+
+if TYPE_CHECKING:
+    from mvcodec.models.inter import InterModel
+    from mvcodec.models.multiview import DependentViewModel
 
 WEIGHTS_ID = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
 """What a shipped weights id may be: it names the file ``ID.safetensors`` in the zoo folder, so no path."""
@@ -128,7 +133,7 @@ def _with_intra(inter_data: bytes, inter_config: dict, intra_id: str) -> tuple[b
     return _mlvc_with_intra(inter, intra_id)
 
 
-def _mlvc_with_intra(inter, intra_id: str) -> tuple[bytes, dict]:
+def _mlvc_with_intra(inter: InterModel, intra_id: str) -> tuple[bytes, dict]:
     """One ``mlvc`` weights file (bytes, zoo config): ``inter`` (an InterModel) and shipped intra weights."""
     from mvcodec.codecs.learned_inter import mlvc_weights_bytes
     from mvcodec.codecs.learned_intra import zoo_weights
@@ -159,7 +164,7 @@ def _with_base(dep_data: bytes, model_config: dict) -> tuple[bytes, dict]:
     return _lmvc_with_base(model, base_sha)
 
 
-def _lmvc_with_base(model, base_sha: str) -> tuple[bytes, dict]:
+def _lmvc_with_base(model: DependentViewModel, base_sha: str) -> tuple[bytes, dict]:
     """One ``lmvc`` weights file (bytes, zoo config): the dependent-view ``model`` over the mlvc weights
     ``base_sha``."""
     from mvcodec.codecs.learned_multiview import lmvc_weights_bytes
