@@ -47,7 +47,7 @@ from mvcodec.api import decode_file, encode_file
 from mvcodec.cli.options import key_value
 from mvcodec.codecs import EncodeSettings, get_codec
 from mvcodec.errors import InputError
-from mvcodec.eval.harness import load_results, merge_results, run_eval
+from mvcodec.eval.harness import load_results, merge_parts, run_eval
 from mvcodec.eval.report import asked_pairs, bd_row, group_series
 from mvcodec.io.clip import ClipSource
 
@@ -93,10 +93,8 @@ def rd(args: argparse.Namespace) -> int:
 
 
 def merge(args: argparse.Namespace) -> int:
-    parts = [p.split("=", 1) for p in args.parts.split(",")]
-    folders = [Path(p[0]) if "/" in p[0] else _folder(args, p[0]) for p in parts]  # a part: NAME or a folder
-    suffixes = {f.name: p[1] for f, p in zip(folders, parts) if len(p) == 2}
-    points = merge_results(folders, _folder(args), suffixes)
+    points = merge_parts(args.parts, lambda name: Path(name) if "/" in name else _folder(args, name),  # or a folder
+                         _folder(args))
     print(f"{len(points)} points from {args.parts} -> {_folder(args)}")
     return 0
 

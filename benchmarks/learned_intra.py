@@ -32,7 +32,7 @@ from mvcodec.api import decode_file, encode_file
 from mvcodec.cli.main import main as mvcodec_main
 from mvcodec.codecs import EncodeSettings, get_codec
 from mvcodec.errors import InputError
-from mvcodec.eval.harness import load_results, merge_results
+from mvcodec.eval.harness import load_results, merge_parts
 from mvcodec.eval.report import asked_pairs, bd_row, group_series
 from mvcodec.io import open_clip
 from mvcodec.io.clip import SubsetSource
@@ -60,10 +60,7 @@ def rd(args: argparse.Namespace) -> int:
 
 
 def merge(args: argparse.Namespace) -> int:
-    parts = [p.split("=", 1) for p in args.parts.split(",")]
-    folders = [_folder(args, p[0]) for p in parts]
-    suffixes = {f.name: p[1] for f, p in zip(folders, parts) if len(p) == 2}
-    points = merge_results(folders, _folder(args), suffixes)
+    points = merge_parts(args.parts, lambda name: _folder(args, name), _folder(args))
     print(f"{len(points)} points from {args.parts} -> {_folder(args)}")
     return 0
 

@@ -46,7 +46,7 @@ def test_merge_results_joins_parts_renames_variants_and_refuses_duplicates(tmp_p
     from conftest import synthetic_clip
 
     from mvcodec.errors import InputError
-    from mvcodec.eval.harness import load_results, merge_results, run_eval
+    from mvcodec.eval.harness import load_results, merge_parts, merge_results, run_eval
 
     clip = synthetic_clip(1, 2, 32, 48)
     for name, qp in (("a", 30), ("b", 40), ("c", 40)):
@@ -57,6 +57,9 @@ def test_merge_results_joins_parts_renames_variants_and_refuses_duplicates(tmp_p
     assert all((tmp_path / "m" / p.file).is_file() for p in merged)
     assert json.loads((tmp_path / "m" / "results.json").read_text())["clip"]["frames"] == 2
     assert "x264-variant/ld" in (tmp_path / "m" / "bd_rate.md").read_text()
+    # a benchmark's --parts: the same merge, named parts and suffixes from one string
+    named = merge_parts("a,b,c=-variant", lambda name: tmp_path / name, tmp_path / "m1")
+    assert sorted(p.series for p in named) == sorted(p.series for p in points)
     with pytest.raises(InputError, match="two parts"):
         merge_results([tmp_path / "b", tmp_path / "c"], tmp_path / "m2")
     with pytest.raises(InputError, match="results.json"):

@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from tqdm import tqdm
 
@@ -141,6 +141,15 @@ def merge_results(parts: Sequence[str | os.PathLike], out: str | os.PathLike,
     out.mkdir(parents=True, exist_ok=True)
     write_results(out, clip or {}, points)
     return points
+
+
+def merge_parts(spec: str, folder_of: Callable[[str], Path], out: str | os.PathLike) -> list[EvalPoint]:
+    """``NAME[=SUFFIX],...`` (a benchmark's ``--parts``): :func:`merge_results` of the folders ``folder_of(NAME)``
+    into ``out``, each part given a ``SUFFIX`` renamed by it."""
+    parts = [p.split("=", 1) for p in spec.split(",")]
+    folders = [folder_of(p[0]) for p in parts]
+    suffixes = {f.name: p[1] for f, p in zip(folders, parts) if len(p) == 2}
+    return merge_results(folders, out, suffixes)
 
 
 def load_results(path: str | os.PathLike) -> list[EvalPoint]:
