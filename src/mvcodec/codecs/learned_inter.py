@@ -274,10 +274,10 @@ def header_config(w: MlvcWeights, rungs: Rungs, ra_gop: int | None, frame_skip: 
     """The ``codec_config`` of an mlvc file (``rungs``: ``key_quality`` written only where it differs, so
     ``key_offset=0`` writes the files of earlier versions; ``ra_gop``: None unless random access; ``frame_skip``:
     the P and B payloads start with the mode byte; ``picture_copy``: it may say copied; ``key_copy``: copied from
-    the key picture); ``lmvc`` writes it for view 0 too (:func:`~mvcodec.codecs.learned_multiview.
-    extract_base_view`).  The model configs are not written:
-    the header's ``weights_sha256`` names the weights and they carry them (files of earlier versions have them
-    under "intra" and "inter", checked by :func:`check_stored_config`)."""
+    the key picture); ``lmvc`` writes it for view 0 too
+    (:func:`~mvcodec.codecs.learned_multiview.extract_base_view`).  The model configs are not written: the
+    header's ``weights_sha256`` names the weights and they carry them (files of earlier versions have them under
+    "intra" and "inter", checked by :func:`check_stored_config`)."""
     return {"quality": rungs.quality, **({"key_quality": rungs.key} if rungs.key != rungs.quality else {}),
             "weights": w.id, **({"ra_gop": ra_gop} if ra_gop is not None else {}),
             **({"frame_skip": True} if frame_skip else {}), **({"picture_copy": True} if picture_copy else {}),
