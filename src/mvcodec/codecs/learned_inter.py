@@ -35,8 +35,8 @@ true``), the key picture of the intra period unchanged (mode byte 3), a long-ter
 comes back to where the period began (``picture_copy=nearest``: the third only, the files of the version before
 it).
 
-Weights: option ``weights=ID`` (shipped, default ``mlvc-v4``: mlvc-v3's inter model, the one that codes motion,
-with mvc-intra-v2 for its I pictures) or ``weights_file=PATH``: one safetensors file holding both models' tensors
+Weights: option ``weights=ID`` (shipped, default ``mlvc-v5``: mlvc-v3's inter model, the one that codes motion,
+with mvc-intra-v3 for its I pictures) or ``weights_file=PATH``: one safetensors file holding both models' tensors
 under the prefixes ``intra.`` and ``inter.`` with both configs in its metadata (:func:`save_mlvc_weights`).  The
 file's SHA-256 goes into the header; a decoder finds the weights with that hash in the zoo, its ``weights_file`` or
 ``$MVCODEC_WEIGHTS`` (as ``mvc-intra`` does), and refuses the file otherwise.
@@ -94,7 +94,7 @@ INTRA_PACKET = 0
 INTER_PACKET = 1
 B_PAST_PACKET = 4    # a B picture coded from its past candidate
 B_FUTURE_PACKET = 5  # ... from its future candidate
-DEFAULT_WEIGHTS = "mlvc-v4"
+DEFAULT_WEIGHTS = "mlvc-v5"
 B_REFERENCES = ("rd", "past", "future")
 FRAME_SKIP_MODES = ("rd", "off")
 PICTURE_COPY_MODES = ("rd", "nearest", "off")

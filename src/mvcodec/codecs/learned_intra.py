@@ -20,7 +20,7 @@ for the default config).  Rung ``q`` is trained with the rate-distortion weight 
 so each rung roughly doubles lambda (about +1.5 dB, +40 % bits on natural images).  The structure and the intra
 period are recorded but change nothing: every frame is an intra picture.
 
-Weights: option ``weights=ID`` names shipped weights (:func:`mvcodec.zoo.load_state`, default ``mvc-intra-v2``);
+Weights: option ``weights=ID`` names shipped weights (:func:`mvcodec.zoo.load_state`, default ``mvc-intra-v3``);
 ``weights_file=PATH`` takes a ``.safetensors`` file written by :func:`save_intra_weights` (the model config in its
 ``model_config`` metadata) or a training run's ``RUN/final.safetensors`` (the config read from ``RUN/final.json``).
 The file's SHA-256 goes into the header; a decoder finds the weights with that hash in the zoo, in its
@@ -56,7 +56,7 @@ from mvcodec.metrics import MetricAccumulator
 from mvcodec.models.intra import IntraConfig, IntraModel, build_intra, check_coding_size
 
 INTRA_PACKET = 0
-DEFAULT_WEIGHTS = "mvc-intra-v2"
+DEFAULT_WEIGHTS = "mvc-intra-v3"
 MAX_FILE_BYTES = 256 << 20  # a weights file given by path (shipped ones are held to zoo.MAX_WEIGHTS_BYTES)
 _READ_CHUNK = 8  # frames read from the source at a time
 

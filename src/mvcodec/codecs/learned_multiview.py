@@ -28,7 +28,7 @@ stream, every other view a dependent view coded with the decoded views of the sa
 Backward compatibility (LMVC): view 0's packets are those ``mlvc`` writes with the base weights, so
 :func:`extract_base_view` copies them into an ``mlvc`` file that the single-view decoder reads alone.
 
-Weights: option ``weights=ID`` (shipped, default ``lmvc-v10``: lmvc-v9 over ``mlvc-v4``) or ``weights_file=PATH``:
+Weights: option ``weights=ID`` (shipped, default ``lmvc-v11``: lmvc-v9 over ``mlvc-v5``) or ``weights_file=PATH``:
 a safetensors file of the dependent-view model (task ``multiview``) whose metadata names its config and the SHA-256
 of the ``mlvc`` weights it extends (found like any mlvc weights: the zoo, ``base_weights_file=PATH``,
 ``$MVCODEC_WEIGHTS``).  The header carries both hashes.  Structures: ``ld``, ``ra`` (options ``ra_gop``,
@@ -121,7 +121,7 @@ PACKET_NAMES = {INTRA_PACKET: "intra", INTER_PACKET: "inter", B_PAST_PACKET: "b_
                 INTERVIEW_KEY_PACKET: "interview_key", DEPENDENT_PACKET: "dependent",
                 DEPENDENT_B_PACKET: "dependent_b", DEPENDENT_B_PAST_PACKET: "dependent_b_past",
                 DEPENDENT_B_FUTURE_PACKET: "dependent_b_future"}
-DEFAULT_WEIGHTS = "lmvc-v10"
+DEFAULT_WEIGHTS = "lmvc-v11"
 KEY_PICTURE_MODES = {"rd": ("interview", "alone"), "interview": ("interview",), "intra": ("alone",)}
 """Option ``key_picture``: which codings of a dependent view's key picture the encoder tries (it keeps the cheaper):
 inter-view (kind 2) or alone, an intra picture (kind 0).  An inter-view key picture is as good as the motion path's
